@@ -1,0 +1,245 @@
+"""What the Airflow tasks of a rendered Kedro DAG do when they run (the heavy half).
+
+DAG files import only ``operators``; this module, with Kedro, MLflow and pandas behind it, is
+imported inside a running task, so parsing a DAG file stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from kedro.io.core import get_filepath_str
+
+from kedro_mlops import dag_run_tracking, plain_pipelines
+from kedro_mlops.project import KedroProject, run_data_root
+
+log = logging.getLogger(__name__)
+
+#: Trigger-form params that annotate the run instead of reaching Kedro.
+RUN_ANNOTATIONS = ("run_note",)
+#: Set in a test environment only: ``<node name>=<marker file>`` makes that node fail once.
+FAIL_ONCE_ENV = "MLOPS_FAIL_ONCE"
+
+
+class InvalidRunParams(ValueError):
+    """A trigger param that Kedro would not accept."""
+
+
+@dataclass(frozen=True)
+class DagRunCall:
+    """What a task knows about the DAG run it belongs to."""
+
+    project: KedroProject
+    pipeline_name: str
+    dag_id: str
+    run_id: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_root(self) -> str:
+        return run_data_root(self.dag_id, self.run_id)
+
+
+def kedro_runtime_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Trigger params as Kedro runtime params: ``model.max_depth`` → ``{"model": {"max_depth"}}``."""
+    nested: dict[str, Any] = {}
+    for key, value in params.items():
+        if key in RUN_ANNOTATIONS:
+            continue
+        *parents, leaf = key.split(".")
+        target = nested
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    return nested
+
+
+@contextmanager
+def kedro_session(call: DagRunCall, data_root: str | None = None) -> Iterator[KedroSession]:
+    bootstrap_project(call.project.project_path)
+    plain_pipelines.use_for(call.project.package_name)
+    runtime_params = {
+        **kedro_runtime_params(call.params),
+        "data_root": data_root or call.data_root,
+    }
+    with KedroSession.create(
+        project_path=call.project.project_path,
+        env=call.project.env,
+        conf_source=call.project.conf_source,
+        runtime_params=runtime_params,
+    ) as session:
+        yield session
+
+
+def experiment_name(session: KedroSession) -> str:
+    context = session.load_context()  # kedro-mlflow's hook reads mlflow.yml here
+    return context.mlflow.tracking.experiment.name
+
+
+def validate_params(call: DagRunCall, session: KedroSession) -> None:
+    """Reject trigger params Kedro does not know, naming each, before any work is done."""
+    known = session.load_context().params
+    unknown = []
+    for key in call.params:
+        if key in RUN_ANNOTATIONS:
+            continue
+        node: Any = known
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                unknown.append(key)
+                break
+            node = node[part]
+    if unknown:
+        raise InvalidRunParams(
+            f"Unknown Kedro parameter(s) in the trigger params: {', '.join(sorted(unknown))}. "
+            "Each key must name a parameter of the project's parameters*.yml "
+            "(dotted for nested keys, e.g. 'model.max_depth')."
+        )
+
+
+def start_dag_run(call: DagRunCall) -> str:
+    """Find or create this DAG run's MLflow run, after checking the trigger params."""
+    with kedro_session(call) as session:
+        validate_params(call, session)
+        name = experiment_name(session)
+    tags = {"kedro.pipeline": call.pipeline_name, "kedro.env": call.project.env}
+    note = call.params.get("run_note")
+    if note:
+        tags["mlflow.note.content"] = str(note)
+    commit = os.environ.get("MLOPS_GIT_COMMIT")
+    if commit:
+        tags[dag_run_tracking.GIT_COMMIT_TAG] = commit
+    run_id = dag_run_tracking.find_or_create_run(name, call.dag_id, call.run_id, tags)
+    mlflow.MlflowClient().set_tag(run_id, "data_root", call.data_root)
+    return run_id
+
+
+def _fail_once_for_tests(node_name: str) -> None:
+    spec = os.environ.get(FAIL_ONCE_ENV, "")
+    target, _, marker = spec.partition("=")
+    if target == node_name and marker and not Path(marker).exists():
+        Path(marker).write_text("failed once\n")
+        raise RuntimeError(f"{FAIL_ONCE_ENV}: node '{node_name}' fails on this first try")
+
+
+def run_node(call: DagRunCall, node_name: str, mlflow_run_id: str) -> None:
+    """Run one Kedro node inside the DAG run's MLflow run, leaving that run open."""
+    _fail_once_for_tests(node_name)
+    mlflow.start_run(run_id=mlflow_run_id)
+    try:
+        with kedro_session(call) as session:
+            session.run(pipeline_names=[call.pipeline_name], node_names=[node_name])
+    finally:
+        # The DAG run is not over: hand the run back to the next task still RUNNING.
+        mlflow.end_run(status="RUNNING")
+
+
+def finish_dag_run(mlflow_run_id: str) -> None:
+    dag_run_tracking.end_run(mlflow_run_id, "FINISHED")
+
+
+def fail_dag_run(call: DagRunCall, reason: str) -> str | None:
+    with kedro_session(call) as session:
+        name = experiment_name(session)
+    return dag_run_tracking.fail_dag_run(name, call.dag_id, call.run_id, reason)
+
+
+# --- the model: logged and registered once per DAG run ----------------------------------------
+
+
+def _project_pipeline(call: DagRunCall):
+    registry = importlib.import_module(f"{call.project.package_name}.pipeline_registry")
+    return registry.register_pipelines()[call.pipeline_name]
+
+
+def _fsspec_path(dataset) -> tuple[Any, str]:
+    return dataset._fs, get_filepath_str(dataset._filepath, dataset._protocol)
+
+
+def _materialize(names, remote_catalog, local_catalog) -> None:
+    """Copy the files behind ``names`` from the run's data root to a local one.
+
+    kedro-mlflow's ``KedroPipelineModel`` records each artifact by its local path, so artifacts
+    that tasks wrote to S3 are brought next to the logging process first.
+    """
+    for name in names:
+        remote_fs, remote_path = _fsspec_path(remote_catalog[name])
+        _, local_path = _fsspec_path(local_catalog[name])
+        Path(local_path).parent.mkdir(parents=True, exist_ok=True)
+        remote_fs.get(remote_path, local_path)
+
+
+def existing_model_version(model_name: str, mlflow_run_id: str):
+    versions = mlflow.MlflowClient().search_model_versions(
+        f"name='{model_name}' and run_id='{mlflow_run_id}'"
+    )
+    return versions[0] if versions else None
+
+
+def log_and_register_model(
+    call: DagRunCall, mlflow_run_id: str, model_name: str, version_tags: Mapping[str, str]
+) -> str:
+    """Log the PipelineML's inference pipeline as one MLflow model and register one version.
+
+    Idempotent: a retry after a successful registration returns the version it made.
+    """
+    from kedro_mlflow.mlflow import KedroPipelineModel
+    from mlflow.models import infer_signature
+
+    done = existing_model_version(model_name, mlflow_run_id)
+    if done is not None:
+        log.info("Run %s already registered %s v%s", mlflow_run_id, model_name, done.version)
+        return done.version
+
+    pipeline_ml = _project_pipeline(call)
+    if not hasattr(pipeline_ml, "inference"):
+        raise TypeError(
+            f"Pipeline '{call.pipeline_name}' is not a kedro-mlflow PipelineML: "
+            "there is no inference pipeline to log as a model."
+        )
+    artifact_names = sorted(
+        n for n in pipeline_ml.inference.inputs() - {pipeline_ml.input_name}
+        if not n.startswith("params:")
+    )
+    with tempfile.TemporaryDirectory(prefix="kedro-model-") as tmp:
+        with kedro_session(call) as remote_session:
+            remote = remote_session.load_context().catalog
+            input_example = remote.load(pipeline_ml.input_name).head(5)
+        with kedro_session(call, data_root=str(Path(tmp) / "data")) as local_session:
+            local = local_session.load_context().catalog
+            _materialize(artifact_names, remote, local)
+            model = KedroPipelineModel(
+                pipeline=pipeline_ml.inference,
+                catalog=local,
+                input_name=pipeline_ml.input_name,
+                **pipeline_ml.kpm_kwargs,
+            )
+            artifacts = model.extract_pipeline_artifacts(Path(tmp))
+            kwargs = dict(pipeline_ml.log_model_kwargs)
+            signature = kwargs.pop("signature", "auto")
+            if signature == "auto":
+                signature = infer_signature(model_input=input_example)
+            kwargs.setdefault("input_example", input_example)
+            with mlflow.start_run(run_id=mlflow_run_id):
+                try:
+                    info = mlflow.pyfunc.log_model(
+                        python_model=model, artifacts=artifacts, signature=signature, **kwargs
+                    )
+                finally:
+                    mlflow.end_run(status="RUNNING")
+    version = mlflow.register_model(
+        info.model_uri, model_name, tags={"mlflow_run_id": mlflow_run_id, **version_tags}
+    )
+    log.info("Registered %s version %s from run %s", model_name, version.version, mlflow_run_id)
+    return version.version

@@ -1,0 +1,132 @@
+"""Airflow operators that run a Kedro project's nodes (the cheap half, imported by DAG files).
+
+Rendering (``render.py``) turns each Kedro node into one ``KedroNodeOperator``; what a task does
+when it runs lives in ``execution.py`` and is imported only then.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from kedro_mlops.project import KedroProject
+
+log = logging.getLogger(__name__)
+
+START_TASK_ID = "start_mlflow_run"
+END_TASK_ID = "end_mlflow_run"
+LOG_MODEL_TASK_ID = "log_and_register_model"
+MODEL_NAME_ENV = "MLOPS_MODEL_NAME"
+
+
+def _call(project: KedroProject, pipeline_name: str, context: Any):
+    from kedro_mlops.execution import DagRunCall
+
+    return DagRunCall(
+        project=project,
+        pipeline_name=pipeline_name,
+        dag_id=context["dag_run"].dag_id,
+        run_id=context["dag_run"].run_id,
+        params=dict(context["params"]),
+    )
+
+
+def _mlflow_run_id(context: Any) -> str:
+    run_id = context["ti"].xcom_pull(task_ids=START_TASK_ID)
+    if not run_id:
+        raise RuntimeError(
+            f"No MLflow run id in the XCom of '{START_TASK_ID}': that task must succeed first."
+        )
+    return run_id
+
+
+class _KedroProjectOperator(BaseOperator):
+    ui_color = "#ffc900"
+
+    def __init__(self, *, project: KedroProject, pipeline_name: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.pipeline_name = pipeline_name
+
+
+class StartMlflowRunOperator(_KedroProjectOperator):
+    """Checks the trigger params and opens (or finds again) the DAG run's MLflow run."""
+
+    def execute(self, context: Any) -> str:
+        from kedro_mlops.execution import start_dag_run
+
+        run_id = start_dag_run(_call(self.project, self.pipeline_name, context))
+        log.info("MLflow run of this DAG run: %s", run_id)
+        return run_id
+
+
+class KedroNodeOperator(_KedroProjectOperator):
+    """Runs one Kedro node inside the DAG run's MLflow run."""
+
+    def __init__(self, *, node_name: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.node_name = node_name
+
+    def execute(self, context: Any) -> None:
+        from kedro_mlops.execution import run_node
+
+        call = _call(self.project, self.pipeline_name, context)
+        log.info("Kedro node '%s' of pipeline '%s'; data under %s",
+                 self.node_name, self.pipeline_name, call.data_root)
+        run_node(call, self.node_name, _mlflow_run_id(context))
+
+
+class LogModelOperator(_KedroProjectOperator):
+    """Logs the PipelineML's inference pipeline as one MLflow model and registers a version."""
+
+    def __init__(self, *, default_model_name: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.default_model_name = default_model_name
+
+    def execute(self, context: Any) -> str:
+        from kedro_mlops.execution import log_and_register_model
+
+        call = _call(self.project, self.pipeline_name, context)
+        tags = {"airflow.dag_id": call.dag_id, "airflow.run_id": call.run_id}
+        if os.environ.get("MLOPS_GIT_COMMIT"):
+            tags["git_commit"] = os.environ["MLOPS_GIT_COMMIT"]
+        model_name = os.environ.get(MODEL_NAME_ENV, self.default_model_name)
+        return log_and_register_model(call, _mlflow_run_id(context), model_name, tags)
+
+
+class EndMlflowRunOperator(_KedroProjectOperator):
+    """Marks the DAG run's MLflow run FINISHED once every node succeeded."""
+
+    def execute(self, context: Any) -> None:
+        from kedro_mlops.execution import finish_dag_run
+
+        finish_dag_run(_mlflow_run_id(context))
+
+
+def on_task_failure(context: Any) -> None:
+    ti = context["ti"]
+    log.error(
+        "Task '%s' of DAG run '%s' failed on try %s: %s. Its MLflow run stays RUNNING while "
+        "retries remain, and is marked FAILED when the DAG run fails.",
+        ti.task_id, context["dag_run"].run_id, ti.try_number, context.get("exception"),
+    )
+
+
+class MarkMlflowRunFailed:
+    """DAG ``on_failure_callback``: the DAG run failed, so its MLflow run is FAILED too."""
+
+    def __init__(self, project: KedroProject, pipeline_name: str) -> None:
+        self.project = project
+        self.pipeline_name = pipeline_name
+
+    def __call__(self, context: Any) -> None:
+        from kedro_mlops.execution import fail_dag_run
+
+        dag_run = context["dag_run"]
+        reason = context.get("reason") or "a task failed"
+        run_id = fail_dag_run(_call(self.project, self.pipeline_name, context), str(reason))
+        log.error("DAG run %s of %s failed (%s); MLflow run %s marked FAILED.",
+                  dag_run.run_id, dag_run.dag_id, reason, run_id)
