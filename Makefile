@@ -1,0 +1,41 @@
+# Entry points. On a fresh machine only Python 3.11 is needed: uv is installed into .tools/ if it
+# is not on PATH, and everything else is installed from uv.lock.
+SHELL := /bin/bash
+UV_VERSION := 0.13.8
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+PYTHON ?= python3.11
+export DO_NOT_TRACK := 1
+export KEDRO_DISABLE_TELEMETRY := true
+export UV_PYTHON := $(PYTHON)
+
+.PHONY: demo test test-unit test-e2e install up stop status dags lint benchmark
+
+demo: install  ## install, start the stack, train + register + score, print the URLs
+	$(UV) run --frozen python -m kedro_mlops.stack demo
+
+test: install  ## the whole test suite (unit, DAG integrity, end to end against real services)
+	$(UV) run --frozen pytest
+
+test-unit: install
+	$(UV) run --frozen pytest -m "not e2e"
+
+install: $(UV)
+	$(UV) sync --frozen --quiet
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+up: install  ## start the services only
+	$(UV) run --frozen python -m kedro_mlops.stack up
+
+stop:
+	$(UV) run --frozen python -m kedro_mlops.stack stop
+
+status:
+	$(UV) run --frozen python -m kedro_mlops.stack status
+
+dags: install  ## regenerate dags/ from the Kedro pipelines (never edit dags/ by hand)
+	$(UV) run --frozen python -m kedro_mlops.render --project kedro_project --pipelines training,scoring --target dags
+
+lint: install
+	$(UV) run --frozen ruff check src tests kedro_project
