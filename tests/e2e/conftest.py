@@ -1,0 +1,83 @@
+"""Fixtures for end-to-end tests against real services (no mocks).
+
+`stack` (session): the machine's PostgreSQL at 127.0.0.1:5432 (trust auth, user postgres;
+override with MLOPS_TEST_POSTGRES_URL) with uniquely named test databases, moto S3 and the
+MLflow server on free ports, all state in a temporary folder. Everything is stopped and the
+databases dropped at teardown.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import secrets
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from kedro_mlops.settings import Settings
+from kedro_mlops.stack import free_port, start_services, stop_services
+from kedro_mlops.stack.postgres import drop_databases, server_answers
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+
+TEST_POSTGRES_URL = os.environ.get(
+    "MLOPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _ensure_system_postgres(url: str) -> None:
+    """Start the machine's PostgreSQL cluster if it does not answer (Debian's pg_ctlcluster)."""
+    if server_answers(url):
+        return
+    versions = sorted(os.path.basename(p) for p in glob.glob("/etc/postgresql/*"))
+    if versions and shutil.which("pg_ctlcluster"):
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main",
+                        "start"], check=False, capture_output=True, timeout=60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if server_answers(url):
+                return
+            time.sleep(0.5)
+    pytest.fail(f"no PostgreSQL answers at {url} (and it could not be started)")
+
+
+def make_test_settings(state_dir, **overrides) -> Settings:
+    """Settings for a throw-away stack: nothing read from the caller's environment."""
+    suffix = secrets.token_hex(4)
+    values = {
+        "state_dir": state_dir,
+        "postgres_url": TEST_POSTGRES_URL,
+        "mlflow_db": f"mlflow_test_{suffix}",
+        "airflow_db": f"airflow_test_{suffix}",
+        "s3_server": "moto",
+        "s3_port": free_port(),
+        "bucket": f"mlops-test-{suffix}",
+        "mlflow_port": free_port(),
+        "mlflow_workers": 1,
+        "airflow_port": free_port(),
+    }
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+@pytest.fixture(scope="session")
+def system_postgres() -> str:
+    _ensure_system_postgres(TEST_POSTGRES_URL)
+    return TEST_POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, system_postgres) -> Settings:
+    settings = make_test_settings(tmp_path_factory.mktemp("stack-state"),
+                                  postgres_url=system_postgres)
+    try:
+        start_services(settings)
+        yield settings
+    finally:
+        try:
+            stop_services(settings)
+        finally:
+            drop_databases(settings.postgres_url, [settings.mlflow_db, settings.airflow_db])
