@@ -59,7 +59,18 @@ def handed_over_memory_datasets(project_path: Path, pipeline_names: list[str], e
     return found
 
 
-def render(project_path: Path, pipeline_names: list[str], target: Path, env: str = "local"):
+def render(
+    project_path: Path,
+    pipeline_names: list[str],
+    target: Path,
+    env: str = "local",
+    project_relpath: str | None = None,
+) -> list[Path]:
+    """Write one DAG file per pipeline into ``target``.
+
+    The DAG files find the project at ``project_relpath`` from their own folder (default: the
+    real relative path from ``target`` to ``project_path``).
+    """
     from kedro_airflow.plugin import create
 
     project_path = project_path.resolve()
@@ -73,7 +84,7 @@ def render(project_path: Path, pipeline_names: list[str], target: Path, env: str
             f"(declare them in the catalog under ${{runtime_params:data_root}}):\n{lines}"
         )
     target.mkdir(parents=True, exist_ok=True)
-    relpath = os.path.relpath(project_path, target)
+    relpath = project_relpath or os.path.relpath(project_path, target)
     # kedro-airflow's `kedro airflow create`, run in this process so the hooks stay off.
     create.main(
         ["--pipelines", ",".join(pipeline_names), "--env", env,
@@ -81,7 +92,9 @@ def render(project_path: Path, pipeline_names: list[str], target: Path, env: str
          "--params", f"project_relpath={relpath}"],
         obj=metadata, standalone_mode=False,
     )
-    written = sorted(target.glob("*_dag.py"))
+    # kedro-airflow's file naming: <package>[_<env>]_<pipeline>_dag.py
+    suffix = "" if env == "local" else f"_{env}"
+    written = [target / f"{metadata.package_name}{suffix}_{name}_dag.py" for name in pipeline_names]
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     subprocess.run([ruff, "format", "--quiet", "--line-length", "100", *map(str, written)],
                    check=True)
