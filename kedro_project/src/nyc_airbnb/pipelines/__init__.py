@@ -1,0 +1,1 @@
+"""The project's pipelines: data_processing, training (a kedro-mlflow PipelineML), scoring."""

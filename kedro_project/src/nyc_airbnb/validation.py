@@ -1,0 +1,294 @@
+"""Data contracts for listing rows: pandera schemas, a readable validation error, the price drift check.
+
+Pure pandas / pandera / numpy: no I/O, no MLflow. Used by the data_processing pipeline (raw and
+cleaned training data), by the inference pipeline packaged in the MLflow model, and by scoring, so
+that every entry point checks its input in the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+ID_COLUMN = "id"
+PRICE_COLUMN = "price"
+PREDICTION_COLUMN = "predicted_price"
+
+# Raw schema of a listing, in file order, without the target. `model_input` marks the columns the
+# model reads (the MLflow signature); the others are only required in the raw training file.
+# dtype is the pandas dtype the column is coerced to ("str" is pandas' string dtype).
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    dtype: str
+    nullable: bool
+    model_input: bool
+
+
+LISTING_COLUMNS: dict[str, ColumnSpec] = {
+    "id": ColumnSpec("int64", nullable=False, model_input=True),
+    "name": ColumnSpec("str", nullable=True, model_input=True),
+    "host_id": ColumnSpec("int64", nullable=False, model_input=False),
+    "host_name": ColumnSpec("str", nullable=True, model_input=False),
+    "neighbourhood_group": ColumnSpec("str", nullable=False, model_input=True),
+    "neighbourhood": ColumnSpec("str", nullable=False, model_input=False),
+    "latitude": ColumnSpec("float64", nullable=False, model_input=True),
+    "longitude": ColumnSpec("float64", nullable=False, model_input=True),
+    "room_type": ColumnSpec("str", nullable=False, model_input=True),
+    "minimum_nights": ColumnSpec("int64", nullable=False, model_input=True),
+    "number_of_reviews": ColumnSpec("int64", nullable=False, model_input=True),
+    "last_review": ColumnSpec("str", nullable=True, model_input=True),
+    "reviews_per_month": ColumnSpec("float64", nullable=True, model_input=True),
+    "calculated_host_listings_count": ColumnSpec("int64", nullable=False, model_input=True),
+    "availability_365": ColumnSpec("int64", nullable=False, model_input=True),
+}
+MODEL_INPUT_COLUMNS: list[str] = [c for c, s in LISTING_COLUMNS.items() if s.model_input]
+
+
+@dataclass(frozen=True)
+class ValidationFailure:
+    """One failed rule: which column (None for the whole table), which check, on how many rows."""
+
+    column: str | None
+    check: str
+    n_failures: int = 0
+    examples: tuple[Any, ...] = field(default_factory=tuple)
+
+    def describe(self) -> str:
+        where = f"column '{self.column}'" if self.column else "table"
+        text = f"{where}: {self.check}"
+        if self.n_failures:
+            text += f" ({self.n_failures} failing value(s)"
+            if self.examples:
+                text += ", e.g. " + ", ".join(repr(e) for e in self.examples)
+            text += ")"
+        return text
+
+
+class DataValidationError(ValueError):
+    """Input data breaks the data contract. The message lists every failing column and rule."""
+
+    def __init__(self, dataset: str, failures: Iterable[ValidationFailure]):
+        self.dataset = dataset
+        self.failures = list(failures)
+        lines = "\n".join(f"  - {f.describe()}" for f in self.failures)
+        super().__init__(
+            f"Data validation failed for '{dataset}' ({len(self.failures)} problem(s)):\n{lines}"
+        )
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+def _is_iso_date(series: pd.Series) -> pd.Series:
+    parsed = pd.to_datetime(series, errors="coerce", format="ISO8601")
+    return series.isna() | parsed.notna()
+
+
+def _column_checks(name: str, schema_params: Mapping[str, Any]) -> list[pa.Check]:
+    checks = {
+        "neighbourhood_group": [pa.Check.isin(list(schema_params["boroughs"]))],
+        "room_type": [pa.Check.isin(list(schema_params["room_types"]))],
+        "latitude": [pa.Check.in_range(-90.0, 90.0)],
+        "longitude": [pa.Check.in_range(-180.0, 180.0)],
+        "minimum_nights": [pa.Check.ge(1)],
+        "number_of_reviews": [pa.Check.ge(0)],
+        "reviews_per_month": [pa.Check.ge(0)],
+        "calculated_host_listings_count": [pa.Check.ge(0)],
+        "availability_365": [pa.Check.in_range(0, 365)],
+        "last_review": [pa.Check(_is_iso_date, error="is a date (YYYY-MM-DD)")],
+    }
+    return checks.get(name, [])
+
+
+def _min_rows_check(min_rows: int) -> pa.Check:
+    return pa.Check(lambda df: len(df) >= min_rows, error=f"has at least {min_rows} row(s)")
+
+
+def listing_schema(
+    schema_params: Mapping[str, Any],
+    *,
+    price: str = "required",
+    columns: Iterable[str] | None = None,
+    min_rows: int = 1,
+) -> pa.DataFrameSchema:
+    """Schema of raw listing rows (as read from CSV).
+
+    Args:
+        schema_params: ``params:listing_schema`` (allowed ``boroughs`` and ``room_types``).
+        price: "required" (training data: present, numeric, no nulls, >= 0) or "optional"
+            (scoring / inference input: may be absent or null).
+        columns: the listing columns to require; all raw columns by default.
+        min_rows: minimum number of rows.
+    """
+    if price not in ("required", "optional"):
+        raise ValueError(f"price must be 'required' or 'optional', got {price!r}")
+    wanted = list(LISTING_COLUMNS) if columns is None else list(columns)
+    schema_columns = {
+        name: pa.Column(
+            LISTING_COLUMNS[name].dtype,
+            checks=_column_checks(name, schema_params),
+            nullable=LISTING_COLUMNS[name].nullable,
+            coerce=True,
+        )
+        for name in wanted
+    }
+    schema_columns[PRICE_COLUMN] = pa.Column(
+        "float64",
+        checks=[pa.Check.ge(0)],
+        nullable=price == "optional",
+        required=price == "required",
+        coerce=True,
+    )
+    return pa.DataFrameSchema(
+        schema_columns, checks=[_min_rows_check(min_rows)], strict=False, name="listings"
+    )
+
+
+def clean_listing_schema(
+    schema_params: Mapping[str, Any], cleaning_params: Mapping[str, Any], min_rows: int
+) -> pa.DataFrameSchema:
+    """Schema of the cleaned training table: raw contract plus the cleaning guarantees."""
+    base = listing_schema(schema_params, price="required", min_rows=min_rows)
+    lat, lon = cleaning_params["latitude"], cleaning_params["longitude"]
+    return base.update_columns(
+        {
+            ID_COLUMN: {"unique": True},
+            PRICE_COLUMN: {
+                "checks": [
+                    pa.Check.in_range(cleaning_params["price_min"], cleaning_params["price_max"])
+                ]
+            },
+            "latitude": {"checks": [pa.Check.in_range(lat["min"], lat["max"])]},
+            "longitude": {"checks": [pa.Check.in_range(lon["min"], lon["max"])]},
+            "last_review": {"dtype": "datetime64[ns]", "checks": []},
+        }
+    )
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _summarise(err: SchemaErrors, n_rows: int, max_examples: int = 3) -> list[ValidationFailure]:
+    cases = err.failure_cases.copy()
+    check = cases["check"].astype(str)
+    table_level = cases["schema_context"].astype(str) == "DataFrameSchema"
+    # a missing column is reported by the table-level check "column_in_dataframe"
+    missing = check == "column_in_dataframe"
+    cases["column"] = cases["column"].astype(object).where(~table_level, None)
+    cases.loc[missing, "column"] = cases.loc[missing, "failure_case"]
+    # when a column cannot be coerced, its other failures are consequences: keep only the coercion
+    is_coercion = check.str.startswith("coerce_dtype")
+    coerce_failed = set(cases.loc[is_coercion, "column"])
+    cases = cases[~(cases["column"].isin(coerce_failed) & ~is_coercion)]
+
+    failures = []
+    for (column, check_name), group in cases.groupby(
+        [cases["column"].fillna(""), cases["check"].astype(str)], sort=False
+    ):
+        if check_name == "column_in_dataframe":
+            failures.append(ValidationFailure(column, "required column is missing"))
+            continue
+        if column == "":
+            failures.append(ValidationFailure(None, f"{check_name} (got {n_rows})"))
+            continue
+        if check_name.startswith("coerce_dtype("):
+            text = f"wrong dtype, cannot convert to {check_name[13:-1].strip(chr(39))}"
+        elif check_name.startswith("dtype("):
+            text = f"wrong dtype, expected {check_name[6:-1].strip(chr(39))}"
+        else:
+            text = {
+                "not_nullable": "null values are not allowed",
+                "field_uniqueness": "values must be unique",
+            }.get(check_name, check_name)
+        values = group["failure_case"]
+        examples = tuple(_plain(v) for v in values.drop_duplicates().head(max_examples))
+        failures.append(ValidationFailure(column, text, len(values), examples))
+    return failures
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def validate(df: pd.DataFrame, schema: pa.DataFrameSchema, dataset: str) -> pd.DataFrame:
+    """Validate ``df`` lazily (all rules) and return it coerced to the schema dtypes.
+
+    Raises:
+        DataValidationError: listing each failing column and rule.
+    """
+    try:
+        return schema.validate(df, lazy=True)
+    except SchemaErrors as err:
+        raise DataValidationError(dataset, _summarise(err, len(df))) from None
+
+
+def validate_model_input(
+    listings: pd.DataFrame, schema_params: Mapping[str, Any], dataset: str = "model_input"
+) -> pd.DataFrame:
+    """Check rows to predict against the listing contract: the model columns, price optional.
+
+    The same check runs in the MLflow model (first node of the inference pipeline) and in the
+    scoring pipeline before the model is called.
+    """
+    schema = listing_schema(schema_params, price="optional", columns=MODEL_INPUT_COLUMNS)
+    return validate(listings, schema, dataset=dataset)
+
+
+# --------------------------------------------------------------------------- drift
+
+
+def log_price_histogram(prices: pd.Series, bin_edges: Iterable[float]) -> np.ndarray:
+    """Share of log1p(price) in each bin; values beyond the outer edges count in the outer bins."""
+    edges = np.asarray(list(bin_edges), dtype=float)
+    values = np.clip(np.log1p(prices.to_numpy(dtype=float)), edges[0], edges[-1])
+    counts, _ = np.histogram(values, bins=edges)
+    total = counts.sum()
+    if total == 0:
+        return np.zeros(len(counts))
+    return counts / total
+
+
+def kl_divergence(p: Iterable[float], q: Iterable[float], epsilon: float = 1e-6) -> float:
+    """KL(p || q) in nats, with ``epsilon`` smoothing so empty bins do not give infinity."""
+    p_arr = np.asarray(list(p), dtype=float) + epsilon
+    q_arr = np.asarray(list(q), dtype=float) + epsilon
+    p_arr, q_arr = p_arr / p_arr.sum(), q_arr / q_arr.sum()
+    return float(np.sum(p_arr * np.log(p_arr / q_arr)))
+
+
+def check_price_drift(
+    prices: pd.Series, reference: Mapping[str, Any], drift_params: Mapping[str, Any], dataset: str
+) -> float:
+    """KL divergence of the log-price histogram of ``prices`` from the committed reference.
+
+    Returns:
+        the divergence, if it is within ``drift_params["max_kl_divergence"]``.
+
+    Raises:
+        DataValidationError: naming the price column and the KL rule when the threshold is exceeded.
+    """
+    current = log_price_histogram(prices, reference["bin_edges"])
+    kl = kl_divergence(current, reference["probabilities"], drift_params.get("epsilon", 1e-6))
+    threshold = float(drift_params["max_kl_divergence"])
+    if not np.isfinite(kl) or kl > threshold:
+        raise DataValidationError(
+            dataset,
+            [
+                ValidationFailure(
+                    PRICE_COLUMN,
+                    f"distribution drift: KL(log1p price || reference) = {kl:.4f} "
+                    f"exceeds max_kl_divergence = {threshold}",
+                )
+            ],
+        )
+    return kl

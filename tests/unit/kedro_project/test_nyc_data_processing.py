@@ -1,0 +1,154 @@
+"""data_processing nodes: cleaning, checks of the cleaned table, split, price reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from nyc_airbnb.pipelines.data_processing.nodes import (
+    build_price_reference,
+    check_clean_listings,
+    clean_listings,
+    split_listings,
+    validate_raw_listings,
+)
+from nyc_airbnb.validation import DataValidationError
+
+
+@pytest.fixture
+def validated(raw_sample, params):
+    return validate_raw_listings(raw_sample, params["listing_schema"], params["data_quality"])
+
+
+@pytest.fixture
+def clean(validated, params):
+    return clean_listings(validated, params["cleaning"])
+
+
+def test_clean_drops_price_and_coordinate_outliers(validated, params):
+    cleaning = params["cleaning"]
+    dirty = validated.copy()
+    dirty.loc[0, "price"] = 0.0
+    dirty.loc[1, "price"] = 10_000.0
+    dirty.loc[2, "latitude"] = 40.0  # south of NYC
+    dirty.loc[3, "longitude"] = -73.0  # east of NYC
+    dropped_ids = set(dirty.loc[:3, "id"])
+
+    out = clean_listings(dirty, cleaning)
+
+    assert dropped_ids.isdisjoint(out["id"])
+    assert out["price"].between(cleaning["price_min"], cleaning["price_max"]).all()
+    assert out["latitude"].between(cleaning["latitude"]["min"], cleaning["latitude"]["max"]).all()
+    assert (
+        out["longitude"].between(cleaning["longitude"]["min"], cleaning["longitude"]["max"]).all()
+    )
+    expected_kept = dirty.iloc[4:]
+    expected_kept = expected_kept[
+        expected_kept["price"].between(cleaning["price_min"], cleaning["price_max"])
+    ]
+    assert len(out) == len(expected_kept)
+
+
+def test_clean_drops_duplicates(validated, params):
+    dirty = pd.concat([validated, validated.head(5)], ignore_index=True)  # exact duplicates
+    same_id = validated.head(1).assign(price=123.0)  # same listing id, other values
+    dirty = pd.concat([dirty, same_id], ignore_index=True)
+    out = clean_listings(dirty, params["cleaning"])
+    assert out["id"].is_unique
+    assert len(out) == len(clean_listings(validated, params["cleaning"]))
+
+
+def test_clean_parses_last_review(clean, validated):
+    assert str(clean["last_review"].dtype) == "datetime64[ns]"
+    reviewed = validated.set_index("id")["last_review"]
+    row = clean.dropna(subset=["last_review"]).iloc[0]
+    assert row["last_review"] == pd.Timestamp(reviewed[row["id"]])
+    assert (
+        clean["last_review"].isna().sum()
+        == validated.loc[validated["id"].isin(clean["id"]), "last_review"].isna().sum()
+    )
+
+
+def test_check_clean_listings_passes_and_reports(clean, price_reference, params):
+    out, report = check_clean_listings(
+        clean,
+        price_reference,
+        params["listing_schema"],
+        params["cleaning"],
+        {**params["data_quality"], "min_rows": 100},
+    )
+    assert len(out) == len(clean)
+    assert report["n_rows"] == len(clean)
+    assert 0 <= report["price_kl_divergence"] < params["data_quality"]["drift"]["max_kl_divergence"]
+    assert sum(report["rows_per_borough"].values()) == len(clean)
+
+
+def test_check_clean_listings_stops_on_drift(clean, price_reference, params):
+    inflated = clean.assign(price=(clean["price"] * 3).clip(upper=1000))
+    with pytest.raises(DataValidationError) as info:
+        check_clean_listings(
+            inflated,
+            price_reference,
+            params["listing_schema"],
+            params["cleaning"],
+            {**params["data_quality"], "min_rows": 100},
+        )
+    assert info.value.failures[0].column == "price"
+    assert "distribution drift: KL(log1p price || reference)" in str(info.value)
+    assert "exceeds max_kl_divergence = 0.1" in str(info.value)
+
+
+def test_check_clean_listings_enforces_cleaning_guarantees(clean, price_reference, params):
+    broken = clean.copy()
+    broken.loc[0, "price"] = 5000.0
+    broken.loc[1, "id"] = broken.loc[2, "id"]
+    with pytest.raises(DataValidationError) as info:
+        check_clean_listings(
+            broken,
+            price_reference,
+            params["listing_schema"],
+            params["cleaning"],
+            {**params["data_quality"], "min_rows": 100},
+        )
+    columns = {f.column: f.check for f in info.value.failures}
+    assert columns["price"].startswith("in_range(10")
+    assert columns["id"] == "values must be unique"
+
+
+def test_check_clean_listings_enforces_min_rows(clean, price_reference, params):
+    with pytest.raises(DataValidationError, match=r"table: has at least 1000 row\(s\) \(got 50\)"):
+        check_clean_listings(
+            clean.head(50),
+            price_reference,
+            params["listing_schema"],
+            params["cleaning"],
+            params["data_quality"],
+        )
+
+
+def test_split_is_seeded_disjoint_and_stratified(clean, params):
+    split = params["split"]
+    train, test = split_listings(clean, split)
+    assert len(train) + len(test) == len(clean)
+    assert len(test) == pytest.approx(split["test_size"] * len(clean), abs=1)
+    assert set(train["id"]).isdisjoint(test["id"])
+
+    _, test_again = split_listings(clean, split)
+    pd.testing.assert_frame_equal(test, test_again)
+    _, test_other_seed = split_listings(clean, {**split, "random_state": split["random_state"] + 1})
+    assert set(test["id"]) != set(test_other_seed["id"])
+
+    share = clean["neighbourhood_group"].value_counts(normalize=True)
+    test_share = test["neighbourhood_group"].value_counts(normalize=True)
+    assert np.allclose(test_share[share.index], share, atol=0.01)
+
+
+def test_committed_price_reference_is_reproducible(raw_full, params, price_reference):
+    """data/01_raw/price_reference.json is what `kedro run --pipeline price_reference` builds."""
+    validated = validate_raw_listings(raw_full, params["listing_schema"], params["data_quality"])
+    rebuilt = build_price_reference(
+        clean_listings(validated, params["cleaning"]), params["cleaning"], params["price_reference"]
+    )
+    assert rebuilt == price_reference
+    assert len(rebuilt["bin_edges"]) == params["price_reference"]["n_bins"] + 1
+    assert sum(rebuilt["probabilities"]) == pytest.approx(1.0, abs=1e-4)
