@@ -44,10 +44,10 @@ def test_registered_pipelines():
     assert _names(pipelines["scoring"]) == {"score_listings"}
     assert "build_price_reference" in _names(pipelines["price_reference"])
     assert _names(pipelines["data_processing"]) == {
-        "validate_raw_listings",
-        "clean_listings",
-        "check_clean_listings",
-        "split_listings",
+        "data_processing.validate_raw_listings",
+        "data_processing.clean_listings",
+        "data_processing.check_clean_listings",
+        "data_processing.split_listings",
     }
 
 
@@ -55,10 +55,13 @@ def test_training_and_default_are_pipeline_ml():
     pipelines = register_pipelines()
     training, default = pipelines["training"], pipelines["__default__"]
     assert isinstance(training, PipelineML)
-    assert isinstance(default, PipelineML)  # data_processing + training, one logged model
-    assert _names(default) == _names(data_processing_pipeline()) | _names(
-        create_training_pipeline()
-    )
+    assert default is training
+    # data_processing + model training in one PipelineML, one logged model; node names carry
+    # their namespace (Airflow TaskGroups), datasets do not
+    assert _names(training) == {f"data_processing.{n}" for n in _names(data_processing_pipeline())} | {
+        f"training.{n}" for n in _names(create_training_pipeline())
+    }
+    assert {"train_listings", "price_model"} <= {d for n in training.nodes for d in n.outputs}
     assert training.input_name == "inference_listings"
     assert _names(training.inference) == {
         "validate_model_input",

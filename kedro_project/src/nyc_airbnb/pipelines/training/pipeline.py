@@ -164,7 +164,9 @@ def create_training_pipeline() -> Pipeline:
     return fit + evaluate
 
 
-def create_pipeline(upstream: Pipeline | None = None, **kwargs) -> Pipeline:
+def create_pipeline(
+    upstream: Pipeline | None = None, namespace: str | None = None, **kwargs
+) -> Pipeline:
     """The training pipeline as a PipelineML: at the end of a `kedro run --pipeline training`,
     kedro-mlflow's hook logs the inference pipeline, with the fitted objects as artifacts, as an
     MLflow pyfunc model named "model" in the active run (no registration: done by the deployment).
@@ -173,8 +175,11 @@ def create_pipeline(upstream: Pipeline | None = None, **kwargs) -> Pipeline:
         upstream: nodes to run before training in the same PipelineML (e.g. data_processing for
             `__default__`). Adding a plain Pipeline to a PipelineML with `+` demotes it to a plain
             Pipeline (kedro-mlflow), so nothing would be logged: compose here instead.
+        namespace: prefix for the training node names (not for datasets or params).
     """
     training = create_training_pipeline()
+    if namespace:
+        training = pipeline(training, namespace=namespace, prefix_datasets_with_namespace=False)
     if upstream is not None:
         training = upstream + training
     return pipeline_ml_factory(
