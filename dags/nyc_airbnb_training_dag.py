@@ -100,10 +100,10 @@ with DAG(
         "training": TaskGroup("training"),
     }
     nodes = {
-        "data_processing.validate_raw_listings": KedroNodeOperator(
-            task_id="validate_raw_listings",
+        "data_processing.check_clean_listings": KedroNodeOperator(
+            task_id="check_clean_listings",
             task_group=groups["data_processing"],
-            node_name="data_processing.validate_raw_listings",
+            node_name="data_processing.check_clean_listings",
             project=PROJECT,
             pipeline_name=PIPELINE,
         ),
@@ -114,13 +114,6 @@ with DAG(
             project=PROJECT,
             pipeline_name=PIPELINE,
         ),
-        "data_processing.check_clean_listings": KedroNodeOperator(
-            task_id="check_clean_listings",
-            task_group=groups["data_processing"],
-            node_name="data_processing.check_clean_listings",
-            project=PROJECT,
-            pipeline_name=PIPELINE,
-        ),
         "data_processing.split_listings": KedroNodeOperator(
             task_id="split_listings",
             task_group=groups["data_processing"],
@@ -128,45 +121,10 @@ with DAG(
             project=PROJECT,
             pipeline_name=PIPELINE,
         ),
-        "training.fit_borough_encoder": KedroNodeOperator(
-            task_id="fit_borough_encoder",
-            task_group=groups["training"],
-            node_name="training.fit_borough_encoder",
-            project=PROJECT,
-            pipeline_name=PIPELINE,
-        ),
-        "training.fit_name_vectorizer": KedroNodeOperator(
-            task_id="fit_name_vectorizer",
-            task_group=groups["training"],
-            node_name="training.fit_name_vectorizer",
-            project=PROJECT,
-            pipeline_name=PIPELINE,
-        ),
-        "training.fit_review_date_reference": KedroNodeOperator(
-            task_id="fit_review_date_reference",
-            task_group=groups["training"],
-            node_name="training.fit_review_date_reference",
-            project=PROJECT,
-            pipeline_name=PIPELINE,
-        ),
-        "training.fit_room_type_encoder": KedroNodeOperator(
-            task_id="fit_room_type_encoder",
-            task_group=groups["training"],
-            node_name="training.fit_room_type_encoder",
-            project=PROJECT,
-            pipeline_name=PIPELINE,
-        ),
-        "training.training_data_metrics": KedroNodeOperator(
-            task_id="training_data_metrics",
-            task_group=groups["training"],
-            node_name="training.training_data_metrics",
-            project=PROJECT,
-            pipeline_name=PIPELINE,
-        ),
-        "training.fit_numeric_imputer": KedroNodeOperator(
-            task_id="fit_numeric_imputer",
-            task_group=groups["training"],
-            node_name="training.fit_numeric_imputer",
+        "data_processing.validate_raw_listings": KedroNodeOperator(
+            task_id="validate_raw_listings",
+            task_group=groups["data_processing"],
+            node_name="data_processing.validate_raw_listings",
             project=PROJECT,
             pipeline_name=PIPELINE,
         ),
@@ -184,13 +142,6 @@ with DAG(
             project=PROJECT,
             pipeline_name=PIPELINE,
         ),
-        "training.train_price_model": KedroNodeOperator(
-            task_id="train_price_model",
-            task_group=groups["training"],
-            node_name="training.train_price_model",
-            project=PROJECT,
-            pipeline_name=PIPELINE,
-        ),
         "training.compute_feature_importance": KedroNodeOperator(
             task_id="compute_feature_importance",
             task_group=groups["training"],
@@ -198,17 +149,45 @@ with DAG(
             project=PROJECT,
             pipeline_name=PIPELINE,
         ),
-        "training.predict_test_prices": KedroNodeOperator(
-            task_id="predict_test_prices",
-            task_group=groups["training"],
-            node_name="training.predict_test_prices",
-            project=PROJECT,
-            pipeline_name=PIPELINE,
-        ),
         "training.evaluate_predictions": KedroNodeOperator(
             task_id="evaluate_predictions",
             task_group=groups["training"],
             node_name="training.evaluate_predictions",
+            project=PROJECT,
+            pipeline_name=PIPELINE,
+        ),
+        "training.fit_borough_encoder": KedroNodeOperator(
+            task_id="fit_borough_encoder",
+            task_group=groups["training"],
+            node_name="training.fit_borough_encoder",
+            project=PROJECT,
+            pipeline_name=PIPELINE,
+        ),
+        "training.fit_name_vectorizer": KedroNodeOperator(
+            task_id="fit_name_vectorizer",
+            task_group=groups["training"],
+            node_name="training.fit_name_vectorizer",
+            project=PROJECT,
+            pipeline_name=PIPELINE,
+        ),
+        "training.fit_numeric_imputer": KedroNodeOperator(
+            task_id="fit_numeric_imputer",
+            task_group=groups["training"],
+            node_name="training.fit_numeric_imputer",
+            project=PROJECT,
+            pipeline_name=PIPELINE,
+        ),
+        "training.fit_review_date_reference": KedroNodeOperator(
+            task_id="fit_review_date_reference",
+            task_group=groups["training"],
+            node_name="training.fit_review_date_reference",
+            project=PROJECT,
+            pipeline_name=PIPELINE,
+        ),
+        "training.fit_room_type_encoder": KedroNodeOperator(
+            task_id="fit_room_type_encoder",
+            task_group=groups["training"],
+            node_name="training.fit_room_type_encoder",
             project=PROJECT,
             pipeline_name=PIPELINE,
         ),
@@ -233,21 +212,33 @@ with DAG(
             project=PROJECT,
             pipeline_name=PIPELINE,
         ),
+        "training.predict_test_prices": KedroNodeOperator(
+            task_id="predict_test_prices",
+            task_group=groups["training"],
+            node_name="training.predict_test_prices",
+            project=PROJECT,
+            pipeline_name=PIPELINE,
+        ),
+        "training.train_price_model": KedroNodeOperator(
+            task_id="train_price_model",
+            task_group=groups["training"],
+            node_name="training.train_price_model",
+            project=PROJECT,
+            pipeline_name=PIPELINE,
+        ),
+        "training.training_data_metrics": KedroNodeOperator(
+            task_id="training_data_metrics",
+            task_group=groups["training"],
+            node_name="training.training_data_metrics",
+            project=PROJECT,
+            pipeline_name=PIPELINE,
+        ),
     }
 
-    start >> nodes["data_processing.validate_raw_listings"]
-    nodes["data_processing.validate_raw_listings"] >> nodes["data_processing.clean_listings"]
     nodes["data_processing.clean_listings"] >> nodes["data_processing.check_clean_listings"]
+    nodes["data_processing.validate_raw_listings"] >> nodes["data_processing.clean_listings"]
     nodes["data_processing.check_clean_listings"] >> nodes["data_processing.split_listings"]
-    nodes["data_processing.split_listings"] >> nodes["training.fit_borough_encoder"]
-    nodes["data_processing.split_listings"] >> nodes["training.fit_name_vectorizer"]
-    nodes["data_processing.split_listings"] >> nodes["training.fit_review_date_reference"]
-    nodes["data_processing.split_listings"] >> nodes["training.fit_room_type_encoder"]
-    nodes["data_processing.check_clean_listings"] >> nodes["training.training_data_metrics"]
-    nodes["data_processing.split_listings"] >> nodes["training.training_data_metrics"]
-    nodes["training.training_data_metrics"] >> log_model
-    nodes["data_processing.split_listings"] >> nodes["training.fit_numeric_imputer"]
-    nodes["training.fit_review_date_reference"] >> nodes["training.fit_numeric_imputer"]
+    start >> nodes["data_processing.validate_raw_listings"]
     nodes["data_processing.split_listings"] >> nodes["training.build_test_features"]
     nodes["training.fit_borough_encoder"] >> nodes["training.build_test_features"]
     nodes["training.fit_name_vectorizer"] >> nodes["training.build_test_features"]
@@ -260,17 +251,18 @@ with DAG(
     nodes["training.fit_numeric_imputer"] >> nodes["training.build_train_features"]
     nodes["training.fit_review_date_reference"] >> nodes["training.build_train_features"]
     nodes["training.fit_room_type_encoder"] >> nodes["training.build_train_features"]
-    nodes["data_processing.split_listings"] >> nodes["training.train_price_model"]
-    nodes["training.build_train_features"] >> nodes["training.train_price_model"]
     nodes["data_processing.split_listings"] >> nodes["training.compute_feature_importance"]
     nodes["training.build_test_features"] >> nodes["training.compute_feature_importance"]
     nodes["training.train_price_model"] >> nodes["training.compute_feature_importance"]
-    nodes["data_processing.split_listings"] >> nodes["training.predict_test_prices"]
-    nodes["training.build_test_features"] >> nodes["training.predict_test_prices"]
-    nodes["training.train_price_model"] >> nodes["training.predict_test_prices"]
     nodes["data_processing.split_listings"] >> nodes["training.evaluate_predictions"]
     nodes["training.predict_test_prices"] >> nodes["training.evaluate_predictions"]
     nodes["training.evaluate_predictions"] >> log_model
+    nodes["data_processing.split_listings"] >> nodes["training.fit_borough_encoder"]
+    nodes["data_processing.split_listings"] >> nodes["training.fit_name_vectorizer"]
+    nodes["data_processing.split_listings"] >> nodes["training.fit_numeric_imputer"]
+    nodes["training.fit_review_date_reference"] >> nodes["training.fit_numeric_imputer"]
+    nodes["data_processing.split_listings"] >> nodes["training.fit_review_date_reference"]
+    nodes["data_processing.split_listings"] >> nodes["training.fit_room_type_encoder"]
     nodes["training.compute_feature_importance"] >> nodes["training.plot_feature_importance"]
     nodes["training.plot_feature_importance"] >> log_model
     nodes["data_processing.split_listings"] >> nodes["training.plot_predicted_vs_actual"]
@@ -279,4 +271,12 @@ with DAG(
     nodes["data_processing.split_listings"] >> nodes["training.plot_residuals"]
     nodes["training.predict_test_prices"] >> nodes["training.plot_residuals"]
     nodes["training.plot_residuals"] >> log_model
+    nodes["data_processing.split_listings"] >> nodes["training.predict_test_prices"]
+    nodes["training.build_test_features"] >> nodes["training.predict_test_prices"]
+    nodes["training.train_price_model"] >> nodes["training.predict_test_prices"]
+    nodes["data_processing.split_listings"] >> nodes["training.train_price_model"]
+    nodes["training.build_train_features"] >> nodes["training.train_price_model"]
+    nodes["data_processing.check_clean_listings"] >> nodes["training.training_data_metrics"]
+    nodes["data_processing.split_listings"] >> nodes["training.training_data_metrics"]
+    nodes["training.training_data_metrics"] >> log_model
     log_model >> end

@@ -1,0 +1,69 @@
+"""dags/: generated from the Kedro pipelines, importable, and never stale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kedro_mlops.render import render
+
+from dag_helpers import CONTROL_TASKS, dag_edges, pipeline_edges
+
+REPO = Path(__file__).parents[2]
+DAGS = REPO / "dags"
+PROJECT = REPO / "kedro_project"
+PIPELINES = {"nyc_airbnb_training": "training", "nyc_airbnb_scoring": "scoring"}
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory):
+    from airflow.models.dagbag import DagBag
+
+    return DagBag(str(DAGS))
+
+
+def test_dags_folder_is_what_the_renderer_makes(tmp_path):
+    fresh = render(PROJECT, list(PIPELINES.values()), tmp_path, project_relpath="../kedro_project")
+    committed = sorted(p.name for p in DAGS.glob("*.py"))
+    assert sorted(p.name for p in fresh) == committed
+    for path in fresh:
+        assert path.read_text() == (DAGS / path.name).read_text(), (
+            f"dags/{path.name} is stale or was edited by hand: run `make dags` and commit it"
+        )
+
+
+def test_every_dag_file_imports(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dags) == set(PIPELINES)
+
+
+@pytest.mark.parametrize("dag_id", sorted(PIPELINES))
+def test_tasks_and_edges_are_the_kedro_nodes_and_dependencies(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    edges = pipeline_edges(PROJECT, PIPELINES[dag_id])
+    from kedro.framework.project import pipelines
+
+    node_names = {n.name for n in pipelines[PIPELINES[dag_id]].nodes}
+    assert set(dag.task_ids) - CONTROL_TASKS == node_names
+    assert dag_edges(dag, exclude=CONTROL_TASKS) == edges
+
+
+@pytest.mark.parametrize("dag_id", sorted(PIPELINES))
+def test_dag_is_documented_and_safe_to_retry(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    assert PIPELINES[dag_id] in dag.doc_md
+    assert dag.owner == "data-science"
+    assert dag.default_args["retries"] >= 1 and dag.default_args["retry_exponential_backoff"]
+    assert dag.max_active_runs == 1
+    assert dag.on_failure_callback is not None
+    assert {"kedro", "nyc_airbnb"} <= set(dag.tags)
+
+
+def test_training_dag_ends_by_logging_and_registering_the_model(dagbag):
+    dag = dagbag.dags["nyc_airbnb_training"]
+    assert {t.task_id for t in dag.leaves} == {"end_mlflow_run"}
+    assert dag.get_task("end_mlflow_run").upstream_task_ids == {"log_and_register_model"}
+    assert dag.get_task("training.train_price_model").task_group.group_id == "training"
+    params = dag.params
+    assert params["model.hist_gradient_boosting.max_iter"] == 150
