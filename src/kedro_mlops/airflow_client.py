@@ -151,9 +151,12 @@ class AirflowClient:
     # ---------------------------------------------------------------------------- plumbing
     def login(self) -> str:
         """``POST /auth/token`` -> JWT (SimpleAuthManager; 201 on success, 401 on bad password)."""
-        resp = self._http.post(
-            "/auth/token", json={"username": self._username, "password": self._password}
-        )
+        try:
+            resp = self._http.post(
+                "/auth/token", json={"username": self._username, "password": self._password}
+            )
+        except httpx.HTTPError as exc:
+            raise AirflowError(f"login at {self.base_url}/auth/token: {exc!r}") from exc
         if resp.status_code not in (200, 201):
             raise AirflowError(
                 f"login as {self._username!r} at {self.base_url}/auth/token failed: "

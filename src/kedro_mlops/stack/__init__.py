@@ -104,8 +104,12 @@ def airflow_components(settings: Settings) -> list[Component] | None:
 
 
 def all_components(settings: Settings, *, airflow: bool | None = None) -> list[Component]:
-    """Core components, plus Airflow's when `airflow` is True (required) or None (if defined)."""
+    """Core components, plus Airflow's when `airflow` is True, or None and it was started here."""
     components = core_components(settings)
+    if airflow is None:
+        from .airflow import was_started
+
+        airflow = was_started(settings)
     if airflow is False:
         return components
     extra = airflow_components(settings)

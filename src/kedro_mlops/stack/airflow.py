@@ -569,3 +569,16 @@ def celery_worker_argv(
         "--concurrency", str(concurrency),
         "--queues", queues,
     ]  # fmt: skip
+
+
+def airflow_components(settings):
+    """The Airflow services as stack components (started after PostgreSQL, S3 and MLflow)."""
+    from . import ProcessComponent
+
+    return [ProcessComponent(spec, settings) for spec in service_specs(settings)]
+
+
+def was_started(settings) -> bool:
+    """Whether this state dir ever ran Airflow (a pidfile of one of its components exists)."""
+    run_dir = settings.state_dir / "run"
+    return any(run_dir.glob("airflow-*.pid")) if run_dir.is_dir() else False
