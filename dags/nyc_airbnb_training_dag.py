@@ -93,7 +93,7 @@ with DAG(
         task_id="log_and_register_model",
         project=PROJECT,
         pipeline_name=PIPELINE,
-        default_model_name="nyc_airbnb_price",
+        model_name="nyc_airbnb_price",
     )
     groups = {
         "data_processing": TaskGroup("data_processing"),

@@ -19,7 +19,6 @@ log = logging.getLogger(__name__)
 START_TASK_ID = "start_mlflow_run"
 END_TASK_ID = "end_mlflow_run"
 LOG_MODEL_TASK_ID = "log_and_register_model"
-MODEL_NAME_ENV = "MLOPS_MODEL_NAME"
 
 
 def _call(project: KedroProject, pipeline_name: str, context: Any):
@@ -82,9 +81,9 @@ class KedroNodeOperator(_KedroProjectOperator):
 class LogModelOperator(_KedroProjectOperator):
     """Logs the PipelineML's inference pipeline as one MLflow model and registers a version."""
 
-    def __init__(self, *, default_model_name: str, **kwargs) -> None:
+    def __init__(self, *, model_name: str, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.default_model_name = default_model_name
+        self.model_name = model_name
 
     def execute(self, context: Any) -> str:
         from kedro_mlops.execution import log_and_register_model
@@ -93,8 +92,7 @@ class LogModelOperator(_KedroProjectOperator):
         tags = {"airflow.dag_id": call.dag_id, "airflow.run_id": call.run_id}
         if os.environ.get("MLOPS_GIT_COMMIT"):
             tags["git_commit"] = os.environ["MLOPS_GIT_COMMIT"]
-        model_name = os.environ.get(MODEL_NAME_ENV, self.default_model_name)
-        return log_and_register_model(call, _mlflow_run_id(context), model_name, tags)
+        return log_and_register_model(call, _mlflow_run_id(context), self.model_name, tags)
 
 
 class EndMlflowRunOperator(_KedroProjectOperator):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import yaml
 from kedro.framework.context.context import _convert_paths_to_absolute_posix
 from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline
@@ -154,13 +155,14 @@ def test_runtime_params_for_inputs_and_local_files(tmp_path):
     assert paths["residuals_plot"] == f"{tmp_path}/08_reporting/residuals.png"
 
 
-def test_registered_model_name_and_alias(monkeypatch):
-    monkeypatch.delenv("MLOPS_MODEL_NAME", raising=False)
+def test_registered_model_name_and_alias():
     entry = _catalog_conf()["champion_model"]
     assert (entry["model_name"], entry["alias"]) == ("nyc_airbnb_price", "champion")
-    monkeypatch.setenv("MLOPS_MODEL_NAME", "other_model")
+    # scoring reads the model the training DAG registers
+    airflow = yaml.safe_load((PROJECT_PATH / "conf/base/airflow.yml").read_text())
+    assert airflow["training"]["registered_model_name"] == entry["model_name"]
     entry = _catalog_conf({"model_alias": "challenger"})["champion_model"]
-    assert (entry["model_name"], entry["alias"]) == ("other_model", "challenger")
+    assert entry["alias"] == "challenger"
 
 
 def test_no_credentials_or_keys_in_the_configuration():
