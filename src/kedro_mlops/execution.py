@@ -35,6 +35,8 @@ FAIL_ONCE_ENV = "MLOPS_FAIL_ONCE"
 class InvalidRunParams(ValueError):
     """A trigger param that Kedro would not accept."""
 
+    retryable = False
+
 
 @dataclass(frozen=True)
 class DagRunCall:
@@ -180,6 +182,13 @@ def _materialize(names, remote_catalog, local_catalog) -> None:
         remote_fs.get(remote_path, local_path)
 
 
+def _input_sample(catalog, input_name: str):
+    """A few rows of the model's input, when the catalog can load it (as kedro-mlflow does)."""
+    if input_name not in catalog:
+        return None
+    return catalog.load(input_name).head(5)
+
+
 def existing_model_version(model_name: str, mlflow_run_id: str):
     versions = mlflow.MlflowClient().search_model_versions(
         f"name='{model_name}' and run_id='{mlflow_run_id}'"
@@ -197,6 +206,10 @@ def log_and_register_model(
     from kedro_mlflow.mlflow import KedroPipelineModel
     from mlflow.models import infer_signature
 
+    client = mlflow.MlflowClient()
+    commit = client.get_run(mlflow_run_id).data.tags.get(dag_run_tracking.GIT_COMMIT_TAG)
+    if commit:
+        version_tags = {dag_run_tracking.GIT_COMMIT_TAG: commit, **version_tags}
     done = existing_model_version(model_name, mlflow_run_id)
     if done is not None:
         log.info("Run %s already registered %s v%s", mlflow_run_id, model_name, done.version)
@@ -212,10 +225,17 @@ def log_and_register_model(
         n for n in pipeline_ml.inference.inputs() - {pipeline_ml.input_name}
         if not n.startswith("params:")
     )
+    kwargs = dict(pipeline_ml.log_model_kwargs)
+    signature = kwargs.pop("signature", "auto")
     with tempfile.TemporaryDirectory(prefix="kedro-model-") as tmp:
         with kedro_session(call) as remote_session:
             remote = remote_session.load_context().catalog
-            input_example = remote.load(pipeline_ml.input_name).head(5)
+            if signature == "auto" or "input_example" not in kwargs:
+                sample = _input_sample(remote, pipeline_ml.input_name)
+                if signature == "auto":
+                    signature = infer_signature(model_input=sample) if sample is not None else None
+                if sample is not None:
+                    kwargs.setdefault("input_example", sample)
         with kedro_session(call, data_root=str(Path(tmp) / "data")) as local_session:
             local = local_session.load_context().catalog
             _materialize(artifact_names, remote, local)
@@ -226,18 +246,13 @@ def log_and_register_model(
                 **pipeline_ml.kpm_kwargs,
             )
             artifacts = model.extract_pipeline_artifacts(Path(tmp))
-            kwargs = dict(pipeline_ml.log_model_kwargs)
-            signature = kwargs.pop("signature", "auto")
-            if signature == "auto":
-                signature = infer_signature(model_input=input_example)
-            kwargs.setdefault("input_example", input_example)
-            with mlflow.start_run(run_id=mlflow_run_id):
-                try:
-                    info = mlflow.pyfunc.log_model(
-                        python_model=model, artifacts=artifacts, signature=signature, **kwargs
-                    )
-                finally:
-                    mlflow.end_run(status="RUNNING")
+            mlflow.start_run(run_id=mlflow_run_id)
+            try:
+                info = mlflow.pyfunc.log_model(
+                    python_model=model, artifacts=artifacts, signature=signature, **kwargs
+                )
+            finally:
+                mlflow.end_run(status="RUNNING")
     version = mlflow.register_model(
         info.model_uri, model_name, tags={"mlflow_run_id": mlflow_run_id, **version_tags}
     )

@@ -21,7 +21,12 @@ END_TASK_ID = "end_mlflow_run"
 LOG_MODEL_TASK_ID = "log_and_register_model"
 
 
+TASK_LOGGING = os.path.join(os.path.dirname(__file__), "task_logging.yml")
+
+
 def _call(project: KedroProject, pipeline_name: str, context: Any):
+    # Before Kedro is imported: it reads its logging config then.
+    os.environ.setdefault("KEDRO_LOGGING_CONFIG", TASK_LOGGING)
     from kedro_mlops.execution import DagRunCall
 
     return DagRunCall(
@@ -42,6 +47,33 @@ def _mlflow_run_id(context: Any) -> str:
     return run_id
 
 
+def is_retryable(error: BaseException) -> bool:
+    """False when the error, or one it was raised from, declares ``retryable = False``.
+
+    Bad input data, an unknown param or a missing registry alias fail the same way on every try:
+    retrying only delays the message. Projects mark such exceptions with a class attribute.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if getattr(current, "retryable", True) is False:
+            return False
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return True
+
+
+def _fail_fast_unless_retryable(run) -> Any:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        return run()
+    except Exception as error:
+        if is_retryable(error):
+            raise
+        raise AirflowFailException(f"{type(error).__name__}: {error} (not retried)") from error
+
+
 class _KedroProjectOperator(BaseOperator):
     ui_color = "#ffc900"
 
@@ -57,7 +89,8 @@ class StartMlflowRunOperator(_KedroProjectOperator):
     def execute(self, context: Any) -> str:
         from kedro_mlops.execution import start_dag_run
 
-        run_id = start_dag_run(_call(self.project, self.pipeline_name, context))
+        call = _call(self.project, self.pipeline_name, context)
+        run_id = _fail_fast_unless_retryable(lambda: start_dag_run(call))
         log.info("MLflow run of this DAG run: %s", run_id)
         return run_id
 
@@ -75,7 +108,8 @@ class KedroNodeOperator(_KedroProjectOperator):
         call = _call(self.project, self.pipeline_name, context)
         log.info("Kedro node '%s' of pipeline '%s'; data under %s",
                  self.node_name, self.pipeline_name, call.data_root)
-        run_node(call, self.node_name, _mlflow_run_id(context))
+        mlflow_run_id = _mlflow_run_id(context)
+        _fail_fast_unless_retryable(lambda: run_node(call, self.node_name, mlflow_run_id))
 
 
 class LogModelOperator(_KedroProjectOperator):
@@ -90,8 +124,6 @@ class LogModelOperator(_KedroProjectOperator):
 
         call = _call(self.project, self.pipeline_name, context)
         tags = {"airflow.dag_id": call.dag_id, "airflow.run_id": call.run_id}
-        if os.environ.get("MLOPS_GIT_COMMIT"):
-            tags["git_commit"] = os.environ["MLOPS_GIT_COMMIT"]
         return log_and_register_model(call, _mlflow_run_id(context), self.model_name, tags)
 
 

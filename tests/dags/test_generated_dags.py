@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from dag_helpers import CONTROL_TASKS, dag_edges, pipeline_edges
 
 from kedro_mlops.render import render
-
-from dag_helpers import CONTROL_TASKS, dag_edges, pipeline_edges
 
 REPO = Path(__file__).parents[2]
 DAGS = REPO / "dags"

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dag_helpers import CONTROL_TASKS, dag_edges, load_dag, pipeline_edges
 
 from kedro_mlops.render import MemoryDatasetBetweenTasks, render
-
-from dag_helpers import CONTROL_TASKS, dag_edges, load_dag, pipeline_edges
 
 TINY = Path(__file__).parents[1] / "fixtures" / "tiny_project"
 

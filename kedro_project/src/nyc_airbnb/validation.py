@@ -75,6 +75,8 @@ class ValidationFailure:
 class DataValidationError(ValueError):
     """Input data breaks the data contract. The message lists every failing column and rule."""
 
+    retryable = False  # the same data fails the same way on every try
+
     def __init__(self, dataset: str, failures: Iterable[ValidationFailure]):
         self.dataset = dataset
         self.failures = list(failures)

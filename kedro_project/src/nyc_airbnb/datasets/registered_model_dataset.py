@@ -32,6 +32,12 @@ class RegisteredModel:
         return self.model.predict(data)
 
 
+class ModelNotInRegistryError(DatasetError):
+    """No model version answers to this name and alias: retrying will not make one appear."""
+
+    retryable = False
+
+
 class MlflowRegisteredModelDataset(AbstractDataset[None, RegisteredModel]):
     """Read-only dataset: ``models:/<model_name>@<alias>`` as a ``RegisteredModel``.
 
@@ -66,9 +72,17 @@ class MlflowRegisteredModelDataset(AbstractDataset[None, RegisteredModel]):
         try:
             version = client.get_model_version_by_alias(self._model_name, self._alias)
         except MlflowException as err:
-            raise DatasetError(
+            error = (
+                ModelNotInRegistryError
+                if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+                else DatasetError
+            )
+            raise error(
                 f"Cannot resolve 'models:/{self._model_name}@{self._alias}' in the MLflow "
-                f"Model Registry at {mlflow.get_registry_uri()}: {err.message}"
+                f"Model Registry at {mlflow.get_registry_uri()}: {err.message}. "
+                f"To get one: train (Airflow DAG nyc_airbnb_training, or `make demo`), then "
+                f"point the alias at a version: MlflowClient().set_registered_model_alias("
+                f"'{self._model_name}', '{self._alias}', <version>)."
             ) from err
         model = import_module(self._flavor).load_model(
             f"models:/{self._model_name}/{version.version}", **self._load_args
