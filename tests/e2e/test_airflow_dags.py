@@ -1,0 +1,217 @@
+"""The rendered DAGs run by the real Airflow scheduler against PostgreSQL, S3 and MLflow.
+
+One stack for the module: PostgreSQL databases, moto S3, the MLflow server, and Airflow's
+api-server, scheduler, dag-processor and triggerer (LocalExecutor). DAG runs are triggered
+through Airflow's REST API, as a user's script or the UI would.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kedro_mlops.airflow_client import AirflowClient, DagRunFailed
+from kedro_mlops.render import render
+from kedro_mlops.stack import ProcessComponent, core_components, start_services, stop_services
+from kedro_mlops.stack.airflow import service_specs
+from kedro_mlops.stack.postgres import drop_databases
+from kedro_mlops.stack.s3 import s3_client
+
+from .conftest import make_test_settings
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).parents[2]
+TINY = REPO / "tests" / "fixtures" / "tiny_project"
+NYC = REPO / "kedro_project"
+MODEL = "nyc_airbnb_price"
+
+
+@pytest.fixture(scope="module")
+def airflow_stack(tmp_path_factory, system_postgres, monkeypatch_module):
+    state = tmp_path_factory.mktemp("airflow-stack")
+    settings = make_test_settings(state, postgres_url=system_postgres)
+    dags = state / "dags"
+    render(TINY, ["training"], dags)
+    render(NYC, ["training", "scoring"], dags)
+    fail_marker = state / "fit_scale-failed-once"
+    specs = service_specs(
+        settings,
+        dags_folder=dags,
+        # a fault switch of the test environment: this node's first try fails
+        overrides={"MLOPS_FAIL_ONCE": f"prep.fit_scale={fail_marker}"},
+    )
+    components = core_components(settings) + [ProcessComponent(s, settings) for s in specs]
+    for key, value in settings.env().items():
+        monkeypatch_module.setenv(key, value)
+    try:
+        start_services(settings, components=components)
+        with AirflowClient.for_local_stack(state, port=settings.airflow_port) as client:
+            yield settings, client
+    finally:
+        try:
+            stop_services(settings, components=components)
+        finally:
+            drop_databases(settings.postgres_url, [settings.mlflow_db, settings.airflow_db])
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+def _runs_of(dag_id: str, run_id: str, experiment: str):
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.`airflow.dag_id` = '{dag_id}' and tags.`airflow.run_id` = '{run_id}'",
+    )
+
+
+def _versions(name: str):
+    import mlflow
+
+    try:
+        return mlflow.MlflowClient().search_model_versions(f"name='{name}'")
+    except mlflow.exceptions.MlflowException:
+        return []
+
+
+def test_a_retried_task_keeps_one_mlflow_run_and_one_model_version(airflow_stack):
+    """Generic: a tiny project that is not ours, one of whose node tasks fails once."""
+    settings, airflow = airflow_stack
+    run = airflow.run_dag("tiny_training", {"target_max": 2.0, "run_note": "retry test"},
+                          timeout=600)
+    tries = {ti.task_id: ti.try_number for ti in airflow.task_instances("tiny_training",
+                                                                          run.run_id)}
+    assert tries["prep.fit_scale"] == 2, "the fault switch should have failed the first try"
+    assert all(n == 1 for task, n in tries.items() if task != "prep.fit_scale")
+
+    (mlflow_run,) = _runs_of("tiny_training", run.run_id, "tiny")
+    assert mlflow_run.info.status == "FINISHED"
+    assert mlflow_run.data.params["target_max"] == "2.0"  # the trigger param reached Kedro
+    assert mlflow_run.data.metrics["summary.y_max"] == 2.0  # logged by a later task
+    assert mlflow_run.data.tags["mlflow.note.content"] == "retry test"
+
+    (version,) = _versions("tiny_scale")
+    assert version.run_id == mlflow_run.info.run_id
+    assert version.tags["airflow.run_id"] == run.run_id
+
+
+def test_training_dag_tracks_one_run_and_registers_one_model(airflow_stack, tmp_path):
+    settings, airflow = airflow_stack
+    before = len(_versions(MODEL))
+    conf = {"model.hist_gradient_boosting.max_iter": 40, "split.test_size": 0.25,
+            "run_note": "e2e"}
+    run = airflow.run_dag("nyc_airbnb_training", conf, timeout=1200)
+
+    (mlflow_run,) = _runs_of("nyc_airbnb_training", run.run_id, "nyc_airbnb_training")
+    assert mlflow_run.info.status == "FINISHED"
+    params = mlflow_run.data.params
+    assert params["model.hist_gradient_boosting.max_iter"] == "40"
+    assert params["split.test_size"] == "0.25"
+    metrics = mlflow_run.data.metrics
+    # metrics from two different tasks landed in the same run
+    assert {"test.mae", "test.rmse", "test.r2", "data.n_train", "data.n_test"} <= set(metrics)
+    assert metrics["data.n_test"] / (metrics["data.n_train"] + metrics["data.n_test"]) == \
+        pytest.approx(0.25, abs=0.01)
+    assert 0 < metrics["test.mae"] < 200 and metrics["test.r2"] > 0.2
+
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    plots = {a.path for a in client.list_artifacts(mlflow_run.info.run_id, "plots")}
+    assert plots == {"plots/predicted_vs_actual.png", "plots/residuals.png",
+                     "plots/feature_importance.png"}
+
+    versions = _versions(MODEL)
+    assert len(versions) == before + 1
+    (version,) = [v for v in versions if v.run_id == mlflow_run.info.run_id]
+    assert version.tags["airflow.dag_id"] == "nyc_airbnb_training"
+    assert version.tags["git_commit"] == mlflow_run.data.tags["git_commit"]
+
+    # intermediate data lives under the DAG run's prefix in the bucket
+    prefix = mlflow_run.data.tags["data_root"].removeprefix(f"s3://{settings.bucket}/")
+    keys = {o["Key"] for o in s3_client(settings).list_objects_v2(
+        Bucket=settings.bucket, Prefix=prefix)["Contents"]}
+    for rel in ("05_model_input/train_listings.parquet", "06_models/price_model.pkl",
+                "04_feature/test_features.parquet"):
+        assert f"{prefix}/{rel}" in keys
+
+    # the registered version loads in a fresh process and predicts held-out rows
+    held_out = tmp_path / "held_out.parquet"
+    import pandas as pd
+
+    test_rows = pd.read_parquet(f"s3://{settings.bucket}/{prefix}/05_model_input/"
+                                "test_listings.parquet",
+                                storage_options={"client_kwargs": {
+                                    "endpoint_url": settings.s3_endpoint_url}})
+    # held-out listings as scoring receives them: raw rows of the test split
+    raw = pd.read_csv(NYC / "data/01_raw/nyc_airbnb_2019_sample.csv")
+    raw[raw["id"].isin(test_rows["id"])].head(50).to_parquet(held_out)
+    script = (
+        "import json, sys, mlflow, numpy as np, pandas as pd\n"
+        f"m = mlflow.pyfunc.load_model('models:/{MODEL}/{version.version}')\n"
+        f"rows = pd.read_parquet({str(held_out)!r})\n"
+        "cols = m.metadata.get_input_schema().input_names()\n"
+        "pred = m.predict(rows[cols])\n"
+        "values = np.asarray(pred['predicted_price'] if hasattr(pred, 'columns') else pred)\n"
+        "try:\n"
+        "    m.predict(rows[cols].drop(columns=['room_type']))\n"
+        "    missing = 'accepted'\n"
+        "except Exception as e:\n"
+        "    missing = str(e)\n"
+        "print(json.dumps({'n': len(values), 'finite': bool(np.isfinite(values).all()),"
+        " 'positive': bool((values > 0).all()), 'missing': missing}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["n"] == 50 and result["finite"] and result["positive"]
+    assert "room_type" in result["missing"]
+
+
+def test_an_unknown_param_fails_the_first_task_naming_it(airflow_stack):
+    _, airflow = airflow_stack
+    with pytest.raises(DagRunFailed) as failed:
+        airflow.run_dag("nyc_airbnb_training", {"model.no_such_knob": 3}, timeout=600)
+    states = {ti.task_id: (ti.state, ti.try_number) for ti in failed.value.task_instances}
+    assert states["start_mlflow_run"] == ("failed", 1)  # not retried: it cannot get better
+    assert all(state != "success" for task, (state, _) in states.items())
+    assert "model.no_such_knob" in str(failed.value)
+
+
+def test_scoring_without_a_champion_fails_clearly_and_marks_the_run_failed(airflow_stack):
+    _, airflow = airflow_stack
+    with pytest.raises(DagRunFailed) as failed:
+        airflow.run_dag("nyc_airbnb_scoring", {"model_alias": "nobody"}, timeout=600)
+    message = str(failed.value)
+    assert "models:/nyc_airbnb_price@nobody" in message and "To get one" in message
+    states = {ti.task_id: (ti.state, ti.try_number) for ti in failed.value.task_instances}
+    assert states["score_listings"] == ("failed", 1)
+    (mlflow_run,) = _runs_of("nyc_airbnb_scoring", failed.value.run.run_id,
+                             "nyc_airbnb_training")
+    _wait_for_status(mlflow_run.info.run_id, "FAILED")
+
+
+def _wait_for_status(run_id: str, status: str, timeout: float = 60) -> None:
+    """The DAG's failure callback runs in the dag-processor, shortly after the run fails."""
+    import time
+
+    import mlflow
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if mlflow.MlflowClient().get_run(run_id).info.status == status:
+            return
+        time.sleep(1)
+    raise AssertionError(f"MLflow run {run_id} never became {status}")
