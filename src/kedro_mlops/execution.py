@@ -47,6 +47,8 @@ class DagRunCall:
     dag_id: str
     run_id: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: params the DAG declares (its trigger form); Airflow checks them against their schema
+    declared: frozenset[str] = frozenset()
 
     @property
     def data_root(self) -> str:
@@ -89,13 +91,20 @@ def experiment_name(session: KedroSession) -> str:
     return context.mlflow.tracking.experiment.name
 
 
-def validate_params(call: DagRunCall, session: KedroSession) -> None:
-    """Reject trigger params Kedro does not know, naming each, before any work is done."""
-    known = session.load_context().params
+def validate_params(call: DagRunCall) -> None:
+    """Reject trigger params Kedro does not know, naming each, before any work is done.
+
+    Checked against the project's parameters as configured, without the trigger params (Kedro
+    merges runtime params into parameters, so any key would look known there).
+    """
+    undeclared = [k for k in call.params if k not in call.declared and k not in RUN_ANNOTATIONS]
+    if not undeclared:
+        return
+    bare = DagRunCall(call.project, call.pipeline_name, call.dag_id, call.run_id, params={})
+    with kedro_session(bare) as session:
+        known = session.load_context().params
     unknown = []
-    for key in call.params:
-        if key in RUN_ANNOTATIONS:
-            continue
+    for key in undeclared:
         node: Any = known
         for part in key.split("."):
             if not isinstance(node, Mapping) or part not in node:
@@ -105,15 +114,15 @@ def validate_params(call: DagRunCall, session: KedroSession) -> None:
     if unknown:
         raise InvalidRunParams(
             f"Unknown Kedro parameter(s) in the trigger params: {', '.join(sorted(unknown))}. "
-            "Each key must name a parameter of the project's parameters*.yml "
-            "(dotted for nested keys, e.g. 'model.max_depth')."
+            "Each key must be a param of the DAG's trigger form or name a parameter of the "
+            "project's parameters*.yml (dotted for nested keys, e.g. 'model.max_depth')."
         )
 
 
 def start_dag_run(call: DagRunCall) -> str:
     """Find or create this DAG run's MLflow run, after checking the trigger params."""
+    validate_params(call)
     with kedro_session(call) as session:
-        validate_params(call, session)
         name = experiment_name(session)
     tags = {"kedro.pipeline": call.pipeline_name, "kedro.env": call.project.env}
     note = call.params.get("run_note")

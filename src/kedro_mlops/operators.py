@@ -35,6 +35,7 @@ def _call(project: KedroProject, pipeline_name: str, context: Any):
         dag_id=context["dag_run"].dag_id,
         run_id=context["dag_run"].run_id,
         params=dict(context["params"]),
+        declared=frozenset(context["dag"].params.keys()),
     )
 
 
