@@ -87,7 +87,7 @@ def _versions(name: str):
 
 def test_a_retried_task_keeps_one_mlflow_run_and_one_model_version(airflow_stack):
     """Generic: a tiny project that is not ours, one of whose node tasks fails once."""
-    settings, airflow = airflow_stack
+    _, airflow = airflow_stack
     run = airflow.run_dag("tiny_training", {"target_max": 2.0, "run_note": "retry test"},
                           timeout=600)
     tries = {ti.task_id: ti.try_number for ti in airflow.task_instances("tiny_training",
@@ -173,7 +173,7 @@ def test_training_dag_tracks_one_run_and_registers_one_model(airflow_stack, tmp_
         " 'positive': bool((values > 0).all()), 'missing': missing}))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         cwd=tmp_path)
+                         cwd=tmp_path, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["n"] == 50 and result["finite"] and result["positive"]
