@@ -23,13 +23,14 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m kedro_mlops.stack",
-        description="Local stack: PostgreSQL (existing or embedded) -> S3 -> MLflow. "
+        description="Local stack: PostgreSQL (existing or embedded) -> S3 -> MLflow -> Airflow. "
                     "Settings come from the environment (see kedro_mlops.settings).",
     )
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the services (idempotent) and print their URLs")
-    up.add_argument("--airflow", action="store_true",
-                    help="also start the Airflow services (kedro_mlops.stack.airflow)")
+    up.add_argument("--no-airflow", dest="airflow", action="store_false",
+                    help="only PostgreSQL, S3 and MLflow (no Airflow services)")
+    sub.add_parser("demo", help="up, then train through Airflow, register, score, print URLs")
     sub.add_parser("stop", help="stop the services the stack started, in reverse order")
     sub.add_parser("status", help="state, pid, URL and log of each service")
     env = sub.add_parser("env", help="print the environment contract as shell exports")
@@ -55,10 +56,16 @@ def main(argv: list[str] | None = None) -> int:
             stack = start_services(settings, airflow=args.airflow, progress=print_progress)
             print(f"stack up in {stack.seconds:.1f}s (state {settings.state_dir})")
             _print_status(stack.services.values())
-            print(f"\nMLFLOW_TRACKING_URI={settings.mlflow_tracking_uri}")
+            if args.airflow:
+                print(f"\nAirflow UI: {settings.airflow_url}")
+            print(f"MLFLOW_TRACKING_URI={settings.mlflow_tracking_uri}")
             print(f"AWS_ENDPOINT_URL={settings.s3_endpoint_url}  bucket s3://{settings.bucket}")
             print("environment for Kedro: eval \"$(python -m kedro_mlops.stack env "
                   "--show-secrets)\"")
+        elif args.command == "demo":
+            from ..demo import print_summary, run_demo
+
+            print_summary(settings, run_demo(settings))
         elif args.command == "stop":
             stopped = stop_services(settings, progress=print_progress)
             print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
@@ -76,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
                 print("# AWS keys masked: add --show-secrets to export them", file=sys.stderr)
     except ServiceError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except RuntimeError as err:  # a failed DAG run (AirflowError) or registry surprise
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
