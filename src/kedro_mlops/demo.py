@@ -94,7 +94,7 @@ def run_demo(settings: Settings) -> DemoResult:
 
 
 def print_summary(settings: Settings, result: DemoResult) -> None:
-    from kedro_mlops.stack.airflow import admin_credentials, airflow_home, PASSWORDS_FILE
+    from kedro_mlops.stack.airflow import PASSWORDS_FILE, admin_credentials, airflow_home
 
     user, _ = admin_credentials(settings.state_dir)
     password_file = airflow_home(settings.state_dir) / PASSWORDS_FILE
