@@ -13,7 +13,8 @@ export UV_PYTHON := $(PYTHON)
 demo: install  ## install, start the stack, train + register + score, print the URLs
 	$(UV) run --frozen python -m kedro_mlops.stack demo
 
-test: install  ## the whole test suite (unit, DAG integrity, end to end against real services)
+test: install  ## the whole test suite (lint, unit, DAG integrity, end to end against real services)
+	$(UV) run --frozen ruff check src tests kedro_project
 	$(UV) run --frozen pytest
 
 test-unit: install
