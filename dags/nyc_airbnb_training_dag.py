@@ -12,6 +12,7 @@ from airflow.sdk import DAG, Param, TaskGroup
 
 from kedro_mlops.operators import (
     EndMlflowRunOperator,
+    EvaluateAndPromoteOperator,
     KedroNodeOperator,
     LogModelOperator,
     MarkMlflowRunFailed,
@@ -28,13 +29,13 @@ PROJECT = KedroProject.next_to(
     env="local",
 )
 
-DOC_MD = "Retrain the NYC Airbnb nightly price model: validate, clean and split the listings, fit the preprocessing and the regressor, evaluate on the test split, then log the inference pipeline as one MLflow model and register a new version.\n\nKedro project `nyc_airbnb`, pipeline `training`, config env `local`: one task per Kedro node, grouped by namespace. Every task logs into one MLflow run per DAG run (opened by `start_mlflow_run`, closed by `end_mlflow_run`); data passed between tasks lives under `$MLOPS_RUNS_ROOT/\u003cdag_id\u003e/\u003crun_id\u003e` on S3. `log_and_register_model` logs the kedro-mlflow PipelineML\u0027s inference pipeline as one MLflow model and registers a new version. Trigger params override Kedro parameters for this run only."
+DOC_MD = "Retrain the NYC Airbnb nightly price model: validate, clean and split the listings, fit the preprocessing and the regressor, evaluate on the test split, then log the inference pipeline as one MLflow model and register a new version; the promotion gate makes it the champion only when it beats the current champion on this run\u0027s held-out split.\n\nKedro project `nyc_airbnb`, pipeline `training`, config env `local`: one task per Kedro node, grouped by namespace. Every task logs into one MLflow run per DAG run (opened by `start_mlflow_run`, closed by `end_mlflow_run`); data passed between tasks lives under `$MLOPS_RUNS_ROOT/\u003cdag_id\u003e/\u003crun_id\u003e` on S3. `log_and_register_model` logs the kedro-mlflow PipelineML\u0027s inference pipeline as one MLflow model and registers a new version. `evaluate_and_promote` gives it the alias `challenger` and makes it `champion` when there is none yet, when it beats the champion\u0027s mae on this run\u0027s `test_listings` by more than 0.0 (relative), or when `force_promotion` is set; the decision is tagged on the model version and the run. Trigger params override Kedro parameters for this run only."
 
 with DAG(
     dag_id="nyc_airbnb_training",
-    description="Retrain the NYC Airbnb nightly price model: validate, clean and split the listings, fit the preprocessing and the regressor, evaluate on the test split, then log the inference pipeline as one MLflow model and register a new version.",
+    description="Retrain the NYC Airbnb nightly price model: validate, clean and split the listings, fit the preprocessing and the regressor, evaluate on the test split, then log the inference pipeline as one MLflow model and register a new version; the promotion gate makes it the champion only when it beats the current champion on this run\u0027s held-out split.",
     doc_md=DOC_MD,
-    schedule=None,
+    schedule="@weekly",
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -74,6 +75,11 @@ with DAG(
             maxLength=500,
             description="A note stored with the MLflow run (shown in the MLflow UI)",
         ),
+        "force_promotion": Param(
+            False,
+            type="boolean",
+            description="Make the new model version champion whatever its score on the held-out data",
+        ),
     },
     default_args={
         "owner": "data-science",
@@ -94,6 +100,20 @@ with DAG(
         project=PROJECT,
         pipeline_name=PIPELINE,
         model_name="nyc_airbnb_price",
+    )
+    promote = EvaluateAndPromoteOperator(
+        task_id="evaluate_and_promote",
+        project=PROJECT,
+        pipeline_name=PIPELINE,
+        model_name="nyc_airbnb_price",
+        promotion={
+            "holdout_dataset": "test_listings",
+            "raw_dataset": "raw_listings",
+            "id_column": "id",
+            "target": "price",
+            "metric": "mae",
+            "min_improvement": 0.0,
+        },
     )
     groups = {
         "data_processing": TaskGroup("data_processing"),
@@ -279,4 +299,4 @@ with DAG(
     nodes["data_processing.check_clean_listings"] >> nodes["training.training_data_metrics"]
     nodes["data_processing.split_listings"] >> nodes["training.training_data_metrics"]
     nodes["training.training_data_metrics"] >> log_model
-    log_model >> end
+    log_model >> promote >> end

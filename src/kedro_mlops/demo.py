@@ -3,8 +3,10 @@
     python -m kedro_mlops.stack demo      (what `make demo` runs)
 
 Starts PostgreSQL, S3, MLflow and Airflow (idempotent), triggers the training DAG through
-Airflow's REST API, points the `champion` alias at the model version that run registered,
-triggers the scoring DAG with that alias, and prints where everything is.
+Airflow's REST API, reports what its promotion gate (task `evaluate_and_promote`) decided for
+the model version that run registered (it moves `challenger`, and `champion` when the new version
+is the first or beats the champion), triggers the scoring DAG with `@champion`, and prints where
+everything is. The demo never moves an alias itself.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ TRAINING_DAG = "nyc_airbnb_training"
 SCORING_DAG = "nyc_airbnb_scoring"
 MODEL_NAME = "nyc_airbnb_price"
 CHAMPION = "champion"
+DECISION_TAG = "promotion.decision"
 SCORED_FILE = "09_scored/scored_listings.csv"
 
 
@@ -28,6 +31,9 @@ SCORED_FILE = "09_scored/scored_listings.csv"
 class DemoResult:
     mlflow_run_id: str
     model_version: str
+    decision: str
+    decision_reason: str
+    champion_version: str
     scored_uri: str
     scored_local: Path
     scored_rows: int
@@ -69,10 +75,18 @@ def run_demo(settings: Settings) -> DemoResult:
         training = af.run_dag(TRAINING_DAG, {"run_note": "make demo"}, timeout=1800)
         training_seconds = time.monotonic() - started
         version = _registered_version(training.run_id)
-        client.set_registered_model_alias(MODEL_NAME, CHAMPION, version.version)
-        _say(f"{MODEL_NAME} version {version.version} is now @{CHAMPION}")
+        decision = version.tags.get(DECISION_TAG)
+        if not decision:
+            raise RuntimeError(
+                f"{MODEL_NAME} version {version.version} has no '{DECISION_TAG}' tag: did the "
+                "training DAG run its evaluate_and_promote task?"
+            )
+        reason = version.tags.get("promotion.reason", "")
+        champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+        _say(f"promotion gate: {MODEL_NAME} version {version.version} -> {decision} ({reason})")
+        _say(f"@{CHAMPION} is version {champion.version}")
 
-        _say(f"scoring: triggering the Airflow DAG {SCORING_DAG}")
+        _say(f"scoring: triggering the Airflow DAG {SCORING_DAG} with @{CHAMPION}")
         started = time.monotonic()
         scoring = af.run_dag(SCORING_DAG, {"model_alias": CHAMPION}, timeout=900)
         scoring_seconds = time.monotonic() - started
@@ -85,6 +99,9 @@ def run_demo(settings: Settings) -> DemoResult:
     return DemoResult(
         mlflow_run_id=version.run_id,
         model_version=str(version.version),
+        decision=decision,
+        decision_reason=reason,
+        champion_version=str(champion.version),
         scored_uri=scored_uri,
         scored_local=local,
         scored_rows=len(scored),
@@ -104,7 +121,9 @@ Done.
   Airflow UI    {settings.airflow_url}   (user {user}, password in {password_file})
   MLflow UI     {settings.mlflow_tracking_uri}
   MLflow run    {result.mlflow_run_id}   ({settings.mlflow_tracking_uri}/#/experiments)
-  Model         {MODEL_NAME} version {result.model_version} (@{CHAMPION})
+  Model         {MODEL_NAME} version {result.model_version} (@challenger), registered by this run
+  Promotion     {result.decision}: {result.decision_reason}
+  Scored with   {MODEL_NAME}@{CHAMPION} = version {result.champion_version}
   Scored file   {result.scored_uri}
                 copy: {result.scored_local} ({result.scored_rows} rows)
   Wall time     training DAG {result.training_seconds:.0f}s, scoring DAG {result.scoring_seconds:.0f}s

@@ -26,8 +26,8 @@ from kedro_mlops.project import KedroProject, run_data_root
 
 log = logging.getLogger(__name__)
 
-#: Trigger-form params that annotate the run instead of reaching Kedro.
-RUN_ANNOTATIONS = ("run_note",)
+#: Trigger-form params for the deployment (a run note, the promotion gate) that never reach Kedro.
+RUN_ANNOTATIONS = ("run_note", "force_promotion")
 #: Set in a test environment only: ``<node name>=<marker file>`` makes that node fail once.
 FAIL_ONCE_ENV = "MLOPS_FAIL_ONCE"
 

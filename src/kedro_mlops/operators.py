@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 START_TASK_ID = "start_mlflow_run"
 END_TASK_ID = "end_mlflow_run"
 LOG_MODEL_TASK_ID = "log_and_register_model"
+PROMOTION_TASK_ID = "evaluate_and_promote"
 
 
 TASK_LOGGING = os.path.join(os.path.dirname(__file__), "task_logging.yml")
@@ -126,6 +127,38 @@ class LogModelOperator(_KedroProjectOperator):
         call = _call(self.project, self.pipeline_name, context)
         tags = {"airflow.dag_id": call.dag_id, "airflow.run_id": call.run_id}
         return log_and_register_model(call, _mlflow_run_id(context), self.model_name, tags)
+
+
+class EvaluateAndPromoteOperator(_KedroProjectOperator):
+    """Champion/challenger gate: scores the version this DAG run registered against the champion.
+
+    The new version gets the alias ``challenger``; it becomes ``champion`` when there is none yet,
+    when it beats the champion on this run's held-out data by the configured margin, or when the
+    trigger param ``force_promotion`` is true. See ``kedro_mlops.promotion``.
+    """
+
+    ui_color = "#9fd3c7"
+
+    def __init__(self, *, model_name: str, promotion: dict[str, Any], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.model_name = model_name
+        self.promotion = promotion
+
+    def execute(self, context: Any) -> str:
+        from kedro_mlops.promotion import FORCE_PARAM, evaluate_and_promote
+
+        call = _call(self.project, self.pipeline_name, context)
+        version = context["ti"].xcom_pull(task_ids=LOG_MODEL_TASK_ID)
+        if not version:
+            raise RuntimeError(
+                f"No model version in the XCom of '{LOG_MODEL_TASK_ID}': that task must succeed "
+                "first."
+            )
+        force = bool(call.params.get(FORCE_PARAM, False))
+        tags = _fail_fast_unless_retryable(lambda: evaluate_and_promote(
+            call, _mlflow_run_id(context), self.model_name, str(version), self.promotion, force,
+        ))
+        return tags["promotion.decision"]
 
 
 class EndMlflowRunOperator(_KedroProjectOperator):

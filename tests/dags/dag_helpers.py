@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-CONTROL_TASKS = {"start_mlflow_run", "log_and_register_model", "end_mlflow_run"}
+CONTROL_TASKS = {"start_mlflow_run", "log_and_register_model", "evaluate_and_promote",
+                 "end_mlflow_run"}
 
 
 def load_dag(path: Path):

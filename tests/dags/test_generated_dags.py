@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from dag_helpers import CONTROL_TASKS, dag_edges, pipeline_edges
 
 from kedro_mlops.render import render
@@ -59,10 +60,27 @@ def test_dag_is_documented_and_safe_to_retry(dagbag, dag_id):
     assert {"kedro", "nyc_airbnb"} <= set(dag.tags)
 
 
-def test_training_dag_ends_by_logging_and_registering_the_model(dagbag):
+def test_training_dag_ends_by_registering_the_model_then_the_promotion_gate(dagbag):
     dag = dagbag.dags["nyc_airbnb_training"]
     assert {t.task_id for t in dag.leaves} == {"end_mlflow_run"}
-    assert dag.get_task("end_mlflow_run").upstream_task_ids == {"log_and_register_model"}
+    assert dag.get_task("end_mlflow_run").upstream_task_ids == {"evaluate_and_promote"}
+    gate = dag.get_task("evaluate_and_promote")
+    assert gate.upstream_task_ids == {"log_and_register_model"}
+    assert gate.model_name == dag.get_task("log_and_register_model").model_name
+    conf = yaml.safe_load((PROJECT / "conf/base/airflow.yml").read_text())
+    assert gate.promotion == conf["training"]["promotion"]
+    assert gate.promotion["metric"] in ("mae", "rmse", "r2")
     assert dag.get_task("training.train_price_model").task_group.group_id == "training"
     params = dag.params
     assert params["model.hist_gradient_boosting.max_iter"] == 150
+    assert params["force_promotion"] is False
+    assert params.get_param("force_promotion").schema["type"] == "boolean"
+
+
+def test_training_is_scheduled_weekly_without_backfill_and_scoring_is_not_gated(dagbag):
+    training = dagbag.dags["nyc_airbnb_training"]
+    assert training.schedule == "@weekly"
+    assert training.catchup is False
+    scoring = dagbag.dags["nyc_airbnb_scoring"]
+    assert "evaluate_and_promote" not in scoring.task_ids
+    assert "force_promotion" not in scoring.params

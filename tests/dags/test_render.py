@@ -27,7 +27,10 @@ def test_one_task_per_node_named_after_it(tiny_dag_file):
     dag = load_dag(tiny_dag_file)
     node_names = {child for _, child in pipeline_edges(TINY, "training")} | {"prep.make_numbers"}
     assert set(dag.task_ids) - CONTROL_TASKS == node_names
-    assert CONTROL_TASKS <= set(dag.task_ids)
+    # no `promotion` section in the tiny project's airflow.yml: no gate task, no force param
+    assert CONTROL_TASKS - {"evaluate_and_promote"} <= set(dag.task_ids)
+    assert "evaluate_and_promote" not in dag.task_ids
+    assert "force_promotion" not in dag.params
 
 
 def test_edges_are_exactly_the_kedro_dependencies(tiny_dag_file):
@@ -62,6 +65,24 @@ def test_dag_settings_come_from_airflow_yml(tiny_dag_file):
     assert dag.params.get_param("target_max").schema["minimum"] == 0.001
     assert dag.doc_md and "training" in dag.doc_md
     assert dag.on_failure_callback is not None
+
+
+def test_a_promotion_section_puts_the_gate_between_registration_and_the_end(tmp_path):
+    project = tmp_path / "tiny_project"
+    shutil.copytree(TINY, project)
+    conf_path = project / "conf/base/airflow.yml"
+    conf = yaml.safe_load(conf_path.read_text())
+    conf["training"]["promotion"] = {"holdout_dataset": "numbers", "target": "y",
+                                     "metric": "rmse", "min_improvement": 0.05}
+    conf_path.write_text(yaml.safe_dump(conf))
+    (path,) = render(project, ["training"], tmp_path / "dags")
+    dag = load_dag(path)
+    assert dag.get_task("end_mlflow_run").upstream_task_ids == {"evaluate_and_promote"}
+    gate = dag.get_task("evaluate_and_promote")
+    assert gate.upstream_task_ids == {"log_and_register_model"}
+    assert gate.promotion == conf["training"]["promotion"] and gate.model_name == "tiny_scale"
+    assert dag.params["force_promotion"] is False
+    assert "`evaluate_and_promote`" in dag.doc_md and "rmse" in dag.doc_md
 
 
 def test_parsing_imports_no_kedro_mlflow_or_pandas(tiny_dag_file):

@@ -37,7 +37,8 @@ def airflow_stack(tmp_path_factory, system_postgres, monkeypatch_module):
     settings = make_test_settings(state, postgres_url=system_postgres)
     dags = state / "dags"
     render(TINY, ["training"], dags)
-    render(NYC, ["training", "scoring"], dags)
+    (nyc_training, _) = render(NYC, ["training", "scoring"], dags)
+    _trigger_only(nyc_training)
     fail_marker = state / "fit_scale-failed-once"
     specs = service_specs(
         settings,
@@ -57,6 +58,17 @@ def airflow_stack(tmp_path_factory, system_postgres, monkeypatch_module):
             stop_services(settings, components=components)
         finally:
             drop_databases(settings.postgres_url, [settings.mlflow_db, settings.airflow_db])
+
+
+def _trigger_only(dag_file: Path) -> None:
+    """The tests trigger every training run themselves: no weekly run may slip in between.
+
+    Unpausing a scheduled DAG (catchup off) makes the scheduler start a run for the latest
+    interval at once; it would register versions and move aliases behind the tests' backs.
+    """
+    text = dag_file.read_text()
+    assert text.count('schedule="@weekly",') == 1
+    dag_file.write_text(text.replace('schedule="@weekly",', "schedule=None,"))
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +149,12 @@ def test_training_dag_tracks_one_run_and_registers_one_model(airflow_stack, tmp_
     (version,) = [v for v in versions if v.run_id == mlflow_run.info.run_id]
     assert version.tags["airflow.dag_id"] == "nyc_airbnb_training"
     assert version.tags["git_commit"] == mlflow_run.data.tags["git_commit"]
+    if before == 0:  # the first version of the model: the gate makes it champion
+        assert version.tags["promotion.decision"] == "first_champion"
+        assert mlflow_run.data.tags["promotion.decision"] == "first_champion"
+        assert client.get_model_version_by_alias(MODEL, "champion").version == version.version
+    assert client.get_model_version_by_alias(MODEL, "challenger").version == version.version
+    assert float(version.tags["promotion.challenger_mae"]) > 0
 
     # intermediate data lives under the DAG run's prefix in the bucket
     prefix = mlflow_run.data.tags["data_root"].removeprefix(f"s3://{settings.bucket}/")
@@ -215,3 +233,87 @@ def _wait_for_status(run_id: str, status: str, timeout: float = 60) -> None:
             return
         time.sleep(1)
     raise AssertionError(f"MLflow run {run_id} never became {status}")
+
+
+# --------------------------------------------------------------------------- promotion gate
+
+WORSE = {"model.hist_gradient_boosting.max_iter": 10,
+         "model.hist_gradient_boosting.learning_rate": 0.01}
+BETTER = {"model.hist_gradient_boosting.max_iter": 40}
+
+
+def _train(airflow, conf):
+    """Trigger a training run; its MLflow run, its model version and the gate's task log."""
+    import mlflow
+
+    run = airflow.run_dag("nyc_airbnb_training", conf, timeout=1200)
+    (mlflow_run,) = _runs_of("nyc_airbnb_training", run.run_id, "nyc_airbnb_training")
+    assert mlflow_run.info.status == "FINISHED"
+    (version,) = [v for v in _versions(MODEL) if v.run_id == mlflow_run.info.run_id]
+    version = mlflow.MlflowClient().get_model_version(MODEL, version.version)  # fresh tags
+    tries = {ti.task_id: ti.try_number for ti in airflow.task_instances(
+        "nyc_airbnb_training", run.run_id)}
+    gate_log = airflow.task_log("nyc_airbnb_training", run.run_id, "evaluate_and_promote",
+                                tries["evaluate_and_promote"])
+    return mlflow_run, version, gate_log
+
+
+def _alias(name: str) -> str:
+    import mlflow
+
+    return mlflow.MlflowClient().get_model_version_by_alias(MODEL, name).version
+
+
+def _assert_recorded(mlflow_run, version, decision: str, champion_before: str) -> None:
+    tags = version.tags
+    assert tags["promotion.decision"] == decision
+    assert tags["promotion.metric"] == "mae"
+    assert tags["promotion.champion_version"] == champion_before
+    assert tags["promotion.model_version"] == version.version
+    assert int(tags["promotion.holdout_rows"]) > 1000
+    for key in ("promotion.challenger_mae", "promotion.champion_mae"):
+        assert 0 < float(tags[key]) < 500
+    assert tags["promotion.reason"]
+    promotion_run_tags = {k: v for k, v in mlflow_run.data.tags.items()
+                          if k.startswith("promotion.")}
+    assert promotion_run_tags == {k: v for k, v in tags.items() if k.startswith("promotion.")}
+
+
+def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
+    """Worse challenger: the champion stays, the challenger moves; forced: the champion moves.
+
+    (``promoted`` on a better score is covered by the unit tests of ``decide``; a third training
+    run here would add ~2.5 minutes.)
+    """
+    import mlflow
+
+    _, airflow = airflow_stack
+    try:
+        champion = _alias("champion")
+    except mlflow.exceptions.MlflowException:  # this test alone: make a champion first
+        _train(airflow, {**BETTER, "run_note": "first champion"})
+        champion = _alias("champion")
+
+    # 1. a clearly worse model: registered, challenger, but the champion stays
+    run, worse, log = _train(airflow, {**WORSE, "run_note": "worse"})
+    _assert_recorded(run, worse, "kept_champion", champion)
+    assert float(worse.tags["promotion.challenger_mae"]) > \
+        float(worse.tags["promotion.champion_mae"])
+    assert _alias("champion") == champion
+    assert _alias("challenger") == worse.version
+    assert "kept_champion" in log and f"champion v{champion}" in log
+
+    # 2. the same worse model, forced from the trigger form: it becomes champion anyway
+    run, forced, log = _train(airflow, {**WORSE, "force_promotion": True, "run_note": "forced"})
+    _assert_recorded(run, forced, "forced", champion)
+    assert forced.tags["promotion.forced"] == "true"
+    assert _alias("champion") == forced.version == _alias("challenger")
+    assert "forced" in log
+    # force_promotion is a deployment param: it never reaches Kedro (nor the run's params)
+    assert "force_promotion" not in run.data.params
+
+    # the earlier decisions are still on their versions
+    client = mlflow.MlflowClient()
+    assert client.get_model_version(MODEL, worse.version).tags["promotion.decision"] == \
+        "kept_champion"
+    assert client.get_model_version(MODEL, forced.version).tags["promotion.decision"] == "forced"
