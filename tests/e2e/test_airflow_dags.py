@@ -22,6 +22,7 @@ from kedro_mlops.stack.postgres import drop_databases
 from kedro_mlops.stack.s3 import s3_client
 
 from .conftest import make_test_settings
+from .mlflow_queries import model_versions, runs_of_dag_run
 
 pytestmark = pytest.mark.e2e
 
@@ -77,26 +78,6 @@ def monkeypatch_module():
         yield mp
 
 
-def _runs_of(dag_id: str, run_id: str, experiment: str):
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    exp = client.get_experiment_by_name(experiment)
-    return client.search_runs(
-        [exp.experiment_id],
-        filter_string=f"tags.`airflow.dag_id` = '{dag_id}' and tags.`airflow.run_id` = '{run_id}'",
-    )
-
-
-def _versions(name: str):
-    import mlflow
-
-    try:
-        return mlflow.MlflowClient().search_model_versions(f"name='{name}'")
-    except mlflow.exceptions.MlflowException:
-        return []
-
-
 def test_a_retried_task_keeps_one_mlflow_run_and_one_model_version(airflow_stack):
     """Generic: a tiny project that is not ours, one of whose node tasks fails once."""
     _, airflow = airflow_stack
@@ -107,25 +88,25 @@ def test_a_retried_task_keeps_one_mlflow_run_and_one_model_version(airflow_stack
     assert tries["prep.fit_scale"] == 2, "the fault switch should have failed the first try"
     assert all(n == 1 for task, n in tries.items() if task != "prep.fit_scale")
 
-    (mlflow_run,) = _runs_of("tiny_training", run.run_id, "tiny")
+    (mlflow_run,) = runs_of_dag_run("tiny_training", run.run_id, "tiny")
     assert mlflow_run.info.status == "FINISHED"
     assert mlflow_run.data.params["target_max"] == "2.0"  # the trigger param reached Kedro
     assert mlflow_run.data.metrics["summary.y_max"] == 2.0  # logged by a later task
     assert mlflow_run.data.tags["mlflow.note.content"] == "retry test"
 
-    (version,) = _versions("tiny_scale")
+    (version,) = model_versions("tiny_scale")
     assert version.run_id == mlflow_run.info.run_id
     assert version.tags["airflow.run_id"] == run.run_id
 
 
 def test_training_dag_tracks_one_run_and_registers_one_model(airflow_stack, tmp_path):
     settings, airflow = airflow_stack
-    before = len(_versions(MODEL))
+    before = len(model_versions(MODEL))
     conf = {"model.hist_gradient_boosting.max_iter": 40, "split.test_size": 0.25,
             "run_note": "e2e"}
     run = airflow.run_dag("nyc_airbnb_training", conf, timeout=1200)
 
-    (mlflow_run,) = _runs_of("nyc_airbnb_training", run.run_id, "nyc_airbnb_training")
+    (mlflow_run,) = runs_of_dag_run("nyc_airbnb_training", run.run_id, "nyc_airbnb_training")
     assert mlflow_run.info.status == "FINISHED"
     params = mlflow_run.data.params
     assert params["model.hist_gradient_boosting.max_iter"] == "40"
@@ -144,7 +125,7 @@ def test_training_dag_tracks_one_run_and_registers_one_model(airflow_stack, tmp_
     assert plots == {"plots/predicted_vs_actual.png", "plots/residuals.png",
                      "plots/feature_importance.png"}
 
-    versions = _versions(MODEL)
+    versions = model_versions(MODEL)
     assert len(versions) == before + 1
     (version,) = [v for v in versions if v.run_id == mlflow_run.info.run_id]
     assert version.tags["airflow.dag_id"] == "nyc_airbnb_training"
@@ -216,7 +197,7 @@ def test_scoring_without_a_champion_fails_clearly_and_marks_the_run_failed(airfl
     assert "models:/nyc_airbnb_price@nobody" in message and "To get one" in message
     states = {ti.task_id: (ti.state, ti.try_number) for ti in failed.value.task_instances}
     assert states["score_listings"] == ("failed", 1)
-    (mlflow_run,) = _runs_of("nyc_airbnb_scoring", failed.value.run.run_id,
+    (mlflow_run,) = runs_of_dag_run("nyc_airbnb_scoring", failed.value.run.run_id,
                              "nyc_airbnb_training")
     _wait_for_status(mlflow_run.info.run_id, "FAILED")
 
@@ -247,9 +228,9 @@ def _train(airflow, conf):
     import mlflow
 
     run = airflow.run_dag("nyc_airbnb_training", conf, timeout=1200)
-    (mlflow_run,) = _runs_of("nyc_airbnb_training", run.run_id, "nyc_airbnb_training")
+    (mlflow_run,) = runs_of_dag_run("nyc_airbnb_training", run.run_id, "nyc_airbnb_training")
     assert mlflow_run.info.status == "FINISHED"
-    (version,) = [v for v in _versions(MODEL) if v.run_id == mlflow_run.info.run_id]
+    (version,) = [v for v in model_versions(MODEL) if v.run_id == mlflow_run.info.run_id]
     version = mlflow.MlflowClient().get_model_version(MODEL, version.version)  # fresh tags
     tries = {ti.task_id: ti.try_number for ti in airflow.task_instances(
         "nyc_airbnb_training", run.run_id)}

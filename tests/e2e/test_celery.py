@@ -42,6 +42,7 @@ from kedro_mlops.stack.airflow import celery_worker_argv, service_specs
 from kedro_mlops.stack.postgres import drop_databases
 
 from .conftest import make_test_settings
+from .mlflow_queries import model_versions, runs_of_dag_run
 
 pytestmark = pytest.mark.e2e
 
@@ -175,26 +176,6 @@ def celery_stack(tmp_path_factory, system_postgres, monkeypatch_module):
                 drop_databases(settings.postgres_url, [settings.mlflow_db, settings.airflow_db])
 
 
-def _mlflow_runs(dag_id: str, run_id: str, experiment: str):
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    exp = client.get_experiment_by_name(experiment)
-    return client.search_runs(
-        [exp.experiment_id],
-        filter_string=f"tags.`airflow.dag_id` = '{dag_id}' and tags.`airflow.run_id` = '{run_id}'",
-    )
-
-
-def _versions(name: str):
-    import mlflow
-
-    try:
-        return mlflow.MlflowClient().search_model_versions(f"name='{name}'")
-    except mlflow.exceptions.MlflowException:
-        return []
-
-
 def _set_consuming(control, node: str, consume: bool) -> None:
     """Make one Celery worker start/stop taking tasks from the `default` queue."""
     call = control.add_consumer if consume else control.cancel_consumer
@@ -229,7 +210,7 @@ def test_training_dag_runs_on_both_celery_workers(celery_stack):
             (nodes[prefix],) = ping.nodes()
         finally:
             ping.close()
-    before = len(_versions("tiny_scale"))
+    before = len(model_versions("tiny_scale"))
     app = Celery(broker=BROKER_URL)
     t0 = time.monotonic()
     try:
@@ -261,11 +242,11 @@ def test_training_dag_runs_on_both_celery_workers(celery_stack):
     assert all(ti.raw.get("queue") == "default" for ti in tis)
 
     # the same result as with the LocalExecutor: one run, finished, one new model version
-    (mlflow_run,) = _mlflow_runs("tiny_training", run.run_id, "tiny")
+    (mlflow_run,) = runs_of_dag_run("tiny_training", run.run_id, "tiny")
     assert mlflow_run.info.status == "FINISHED"
     assert mlflow_run.data.params["target_max"] == "3.0"
     assert mlflow_run.data.metrics["summary.y_max"] == 3.0
-    versions = _versions("tiny_scale")
+    versions = model_versions("tiny_scale")
     assert len(versions) == before + 1
     (version,) = [v for v in versions if v.run_id == mlflow_run.info.run_id]
     assert version.tags["airflow.run_id"] == run.run_id
