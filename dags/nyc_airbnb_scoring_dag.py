@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, Param, TaskGroup
+from airflow.sdk import Asset, CronDataIntervalTimetable, DAG, Param, TaskGroup
 
 from kedro_mlops.operators import (
     EndMlflowRunOperator,
@@ -26,24 +26,33 @@ PROJECT = KedroProject.next_to(
     package_name="nyc_airbnb",
     env="local",
 )
+# Airflow Assets (data-aware scheduling) that tasks of this DAG update: airflow.yml `outlets`
+ASSETS = {
+    "nyc_airbnb_predictions": Asset(name="nyc_airbnb_predictions", uri="s3://mlops/predictions"),
+}
+# Kedro runtime params every task sets (airflow.yml `runtime_params`; Airflow renders templates)
+RUNTIME_PARAMS = {
+    "mlflow_experiment": "nyc_airbnb_scoring",
+    "batch_date": "{{ params.batch_date or ((dag_run.data_interval_start or dag_run.run_after) | ds) }}",
+}
 
-DOC_MD = "Score a batch of listings with the model registered under the `champion` alias (MLflow Model Registry) and write the predictions with the model version they came from.\n\nKedro project `nyc_airbnb`, pipeline `scoring`, config env `local`: one task per Kedro node. Every task logs into one MLflow run per DAG run (opened by `start_mlflow_run`, closed by `end_mlflow_run`); data passed between tasks lives under `$MLOPS_RUNS_ROOT/\u003cdag_id\u003e/\u003crun_id\u003e` on S3. Trigger params override Kedro parameters for this run only."
+DOC_MD = "Score the batch of listings of one day (every CSV under incoming/ds=\u003cdate\u003e/ of the bucket) with the model registered under the `champion` alias, after checking it against the model\u0027s signature and the listing contract; write one Parquet file per day under predictions/ds=\u003cdate\u003e/ and log rows, prediction distribution and drift to MLflow.\n\nKedro project `nyc_airbnb`, pipeline `scoring`, config env `local`: one task per Kedro node. Every task logs into one MLflow run per DAG run (opened by `start_mlflow_run`, closed by `end_mlflow_run`); data passed between tasks lives under `$MLOPS_RUNS_ROOT/\u003cdag_id\u003e/\u003crun_id\u003e` on S3. Trigger params override Kedro parameters for this run only."
 
 with DAG(
     dag_id="nyc_airbnb_scoring",
-    description="Score a batch of listings with the model registered under the `champion` alias (MLflow Model Registry) and write the predictions with the model version they came from.",
+    description="Score the batch of listings of one day (every CSV under incoming/ds=\u003cdate\u003e/ of the bucket) with the model registered under the `champion` alias, after checking it against the model\u0027s signature and the listing contract; write one Parquet file per day under predictions/ds=\u003cdate\u003e/ and log rows, prediction distribution and drift to MLflow.",
     doc_md=DOC_MD,
-    schedule=None,
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     tags=["kedro", "nyc_airbnb", "scoring"],
     params={
-        "scoring_input_path": Param(
-            "data/01_raw/scoring_batch.csv",
+        "batch_date": Param(
+            "",
             type="string",
-            minLength=1,
-            description="CSV of listings to score (a path in the project or an s3:// URL)",
+            pattern="^([0-9]{4}-[0-9]{2}-[0-9]{2})?$",
+            description="Day to score (YYYY-MM-DD); empty = the day of the run\u0027s data interval",
         ),
         "model_alias": Param(
             "champion",
@@ -63,17 +72,45 @@ with DAG(
     on_failure_callback=MarkMlflowRunFailed(PROJECT, PIPELINE),
 ) as dag:
     start = StartMlflowRunOperator(
-        task_id="start_mlflow_run", project=PROJECT, pipeline_name=PIPELINE
+        task_id="start_mlflow_run",
+        project=PROJECT,
+        pipeline_name=PIPELINE,
+        runtime_params=RUNTIME_PARAMS,
+        registered_model={"name": "nyc_airbnb_price", "alias_param": "model_alias"},
     )
-    end = EndMlflowRunOperator(task_id="end_mlflow_run", project=PROJECT, pipeline_name=PIPELINE)
+    end = EndMlflowRunOperator(
+        task_id="end_mlflow_run",
+        project=PROJECT,
+        pipeline_name=PIPELINE,
+        runtime_params=RUNTIME_PARAMS,
+    )
     nodes = {
-        "score_listings": KedroNodeOperator(
-            task_id="score_listings",
-            node_name="score_listings",
+        "check_batch": KedroNodeOperator(
+            task_id="check_batch",
+            node_name="check_batch",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
+        ),
+        "report_scoring": KedroNodeOperator(
+            task_id="report_scoring",
+            node_name="report_scoring",
+            project=PROJECT,
+            pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
+        ),
+        "score_batch": KedroNodeOperator(
+            task_id="score_batch",
+            node_name="score_batch",
+            project=PROJECT,
+            pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
+            outlets=[ASSETS["nyc_airbnb_predictions"]],
         ),
     }
 
-    start >> nodes["score_listings"]
-    nodes["score_listings"] >> end
+    start >> nodes["check_batch"]
+    nodes["check_batch"] >> nodes["report_scoring"]
+    nodes["score_batch"] >> nodes["report_scoring"]
+    nodes["report_scoring"] >> end
+    nodes["check_batch"] >> nodes["score_batch"]

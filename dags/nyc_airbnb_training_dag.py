@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, Param, TaskGroup
+from airflow.sdk import Asset, DAG, Param, TaskGroup
 
 from kedro_mlops.operators import (
     EndMlflowRunOperator,
@@ -28,6 +28,14 @@ PROJECT = KedroProject.next_to(
     package_name="nyc_airbnb",
     env="local",
 )
+# Airflow Assets (data-aware scheduling) that tasks of this DAG update: airflow.yml `outlets`
+ASSETS = {
+    "nyc_airbnb_price_champion": Asset(
+        name="nyc_airbnb_price_champion", uri="mlflow-model://nyc_airbnb_price/champion"
+    ),
+}
+# Kedro runtime params every task sets (airflow.yml `runtime_params`; Airflow renders templates)
+RUNTIME_PARAMS = {}
 
 DOC_MD = "Retrain the NYC Airbnb nightly price model: validate, clean and split the listings, fit the preprocessing and the regressor, evaluate on the test split, then log the inference pipeline as one MLflow model and register a new version; the promotion gate makes it the champion only when it beats the current champion on this run\u0027s held-out split.\n\nKedro project `nyc_airbnb`, pipeline `training`, config env `local`: one task per Kedro node, grouped by namespace. Every task logs into one MLflow run per DAG run (opened by `start_mlflow_run`, closed by `end_mlflow_run`); data passed between tasks lives under `$MLOPS_RUNS_ROOT/\u003cdag_id\u003e/\u003crun_id\u003e` on S3. `log_and_register_model` logs the kedro-mlflow PipelineML\u0027s inference pipeline as one MLflow model and registers a new version. `evaluate_and_promote` gives it the alias `challenger` and makes it `champion` when there is none yet, when it beats the champion\u0027s mae on this run\u0027s `test_listings` by more than 0.0 (relative), or when `force_promotion` is set; the decision is tagged on the model version and the run. Trigger params override Kedro parameters for this run only."
 
@@ -92,19 +100,29 @@ with DAG(
     on_failure_callback=MarkMlflowRunFailed(PROJECT, PIPELINE),
 ) as dag:
     start = StartMlflowRunOperator(
-        task_id="start_mlflow_run", project=PROJECT, pipeline_name=PIPELINE
+        task_id="start_mlflow_run",
+        project=PROJECT,
+        pipeline_name=PIPELINE,
+        runtime_params=RUNTIME_PARAMS,
     )
-    end = EndMlflowRunOperator(task_id="end_mlflow_run", project=PROJECT, pipeline_name=PIPELINE)
+    end = EndMlflowRunOperator(
+        task_id="end_mlflow_run",
+        project=PROJECT,
+        pipeline_name=PIPELINE,
+        runtime_params=RUNTIME_PARAMS,
+    )
     log_model = LogModelOperator(
         task_id="log_and_register_model",
         project=PROJECT,
         pipeline_name=PIPELINE,
+        runtime_params=RUNTIME_PARAMS,
         model_name="nyc_airbnb_price",
     )
     promote = EvaluateAndPromoteOperator(
         task_id="evaluate_and_promote",
         project=PROJECT,
         pipeline_name=PIPELINE,
+        runtime_params=RUNTIME_PARAMS,
         model_name="nyc_airbnb_price",
         promotion={
             "holdout_dataset": "test_listings",
@@ -114,6 +132,7 @@ with DAG(
             "metric": "mae",
             "min_improvement": 0.0,
         },
+        outlets=[ASSETS["nyc_airbnb_price_champion"]],
     )
     groups = {
         "data_processing": TaskGroup("data_processing"),
@@ -126,6 +145,7 @@ with DAG(
             node_name="data_processing.check_clean_listings",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "data_processing.clean_listings": KedroNodeOperator(
             task_id="clean_listings",
@@ -133,6 +153,7 @@ with DAG(
             node_name="data_processing.clean_listings",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "data_processing.split_listings": KedroNodeOperator(
             task_id="split_listings",
@@ -140,6 +161,7 @@ with DAG(
             node_name="data_processing.split_listings",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "data_processing.validate_raw_listings": KedroNodeOperator(
             task_id="validate_raw_listings",
@@ -147,6 +169,7 @@ with DAG(
             node_name="data_processing.validate_raw_listings",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "training.build_test_features": KedroNodeOperator(
             task_id="build_test_features",
@@ -154,6 +177,7 @@ with DAG(
             node_name="training.build_test_features",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "training.build_train_features": KedroNodeOperator(
             task_id="build_train_features",
@@ -161,6 +185,7 @@ with DAG(
             node_name="training.build_train_features",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "training.compute_feature_importance": KedroNodeOperator(
             task_id="compute_feature_importance",
@@ -168,6 +193,7 @@ with DAG(
             node_name="training.compute_feature_importance",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "training.evaluate_predictions": KedroNodeOperator(
             task_id="evaluate_predictions",
@@ -175,6 +201,7 @@ with DAG(
             node_name="training.evaluate_predictions",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "training.fit_borough_encoder": KedroNodeOperator(
             task_id="fit_borough_encoder",
@@ -182,6 +209,7 @@ with DAG(
             node_name="training.fit_borough_encoder",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "training.fit_name_vectorizer": KedroNodeOperator(
             task_id="fit_name_vectorizer",
@@ -189,6 +217,7 @@ with DAG(
             node_name="training.fit_name_vectorizer",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "training.fit_numeric_imputer": KedroNodeOperator(
             task_id="fit_numeric_imputer",
@@ -196,6 +225,7 @@ with DAG(
             node_name="training.fit_numeric_imputer",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "training.fit_review_date_reference": KedroNodeOperator(
             task_id="fit_review_date_reference",
@@ -203,6 +233,7 @@ with DAG(
             node_name="training.fit_review_date_reference",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "training.fit_room_type_encoder": KedroNodeOperator(
             task_id="fit_room_type_encoder",
@@ -210,6 +241,7 @@ with DAG(
             node_name="training.fit_room_type_encoder",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "training.plot_feature_importance": KedroNodeOperator(
             task_id="plot_feature_importance",
@@ -217,6 +249,7 @@ with DAG(
             node_name="training.plot_feature_importance",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "training.plot_predicted_vs_actual": KedroNodeOperator(
             task_id="plot_predicted_vs_actual",
@@ -224,6 +257,7 @@ with DAG(
             node_name="training.plot_predicted_vs_actual",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "training.plot_residuals": KedroNodeOperator(
             task_id="plot_residuals",
@@ -231,6 +265,7 @@ with DAG(
             node_name="training.plot_residuals",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "training.predict_test_prices": KedroNodeOperator(
             task_id="predict_test_prices",
@@ -238,6 +273,15 @@ with DAG(
             node_name="training.predict_test_prices",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
+        ),
+        "training.profile_training_features": KedroNodeOperator(
+            task_id="profile_training_features",
+            task_group=groups["training"],
+            node_name="training.profile_training_features",
+            project=PROJECT,
+            pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "training.train_price_model": KedroNodeOperator(
             task_id="train_price_model",
@@ -245,6 +289,7 @@ with DAG(
             node_name="training.train_price_model",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
         "training.training_data_metrics": KedroNodeOperator(
             task_id="training_data_metrics",
@@ -252,6 +297,7 @@ with DAG(
             node_name="training.training_data_metrics",
             project=PROJECT,
             pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
         ),
     }
 
@@ -294,6 +340,8 @@ with DAG(
     nodes["data_processing.split_listings"] >> nodes["training.predict_test_prices"]
     nodes["training.build_test_features"] >> nodes["training.predict_test_prices"]
     nodes["training.train_price_model"] >> nodes["training.predict_test_prices"]
+    nodes["data_processing.split_listings"] >> nodes["training.profile_training_features"]
+    nodes["training.profile_training_features"] >> log_model
     nodes["data_processing.split_listings"] >> nodes["training.train_price_model"]
     nodes["training.build_train_features"] >> nodes["training.train_price_model"]
     nodes["data_processing.check_clean_listings"] >> nodes["training.training_data_metrics"]

@@ -320,6 +320,39 @@ class AirflowClient:
         self._progress(f"triggered {dag_id} run {run.run_id} (state {run.state})")
         return run
 
+    def backfill(
+        self,
+        dag_id: str,
+        from_date: datetime | str,
+        to_date: datetime | str,
+        *,
+        conf: Mapping[str, Any] | None = None,
+        reprocess_behavior: str = "none",
+        max_active_runs: int = 1,
+    ) -> dict[str, Any]:
+        """``POST /backfills``: the scheduler creates one run per schedule interval whose
+        logical date falls in ``[from_date, to_date]`` (``reprocess_behavior``: none, failed or
+        completed for dates that already have a run)."""
+        def iso(value: datetime | str) -> str:
+            if isinstance(value, str):
+                return value
+            return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+        body = {"dag_id": dag_id, "from_date": iso(from_date), "to_date": iso(to_date),
+                "dag_run_conf": dict(conf or {}), "reprocess_behavior": reprocess_behavior,
+                "max_active_runs": max_active_runs}
+        backfill = self.request("POST", "/backfills", json=body, ok=(200,)).json()
+        self._progress(f"backfill {backfill['id']} of {dag_id}: {body['from_date']} .. "
+                       f"{body['to_date']}")
+        return backfill
+
+    def runs(self, dag_id: str, *, run_type: str | None = None) -> list[DagRun]:
+        params: dict[str, Any] = {"limit": 100, "order_by": "run_after"}
+        if run_type:
+            params["run_type"] = run_type
+        resp = self.request("GET", f"/dags/{dag_id}/dagRuns", params=params)
+        return [DagRun.from_api(d) for d in resp.json()["dag_runs"]]
+
     def get_run(self, dag_id: str, run_id: str) -> DagRun:
         return DagRun.from_api(self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json())
 

@@ -27,9 +27,14 @@ def _quote(value: str) -> str:
     return value.replace("'", "\\'")
 
 
-def find_run(client: MlflowClient, experiment_id: str, dag_id: str, run_id: str):
+def _batches(items: list[str], size: int):
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def find_run(client: MlflowClient, experiment_ids: str | list[str], dag_id: str, run_id: str):
+    ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
     runs = client.search_runs(
-        [experiment_id],
+        ids,
         filter_string=f"tags.`{DAG_ID_TAG}` = '{_quote(dag_id)}' "
         f"and tags.`{RUN_ID_TAG}` = '{_quote(run_id)}'",
         order_by=["attributes.start_time ASC"],
@@ -78,11 +83,19 @@ def end_run(mlflow_run_id: str, status: str) -> None:
     MlflowClient().set_terminated(mlflow_run_id, status)
 
 
-def fail_dag_run(experiment_name: str, dag_id: str, run_id: str, reason: str) -> str | None:
-    """Mark this DAG run's MLflow run FAILED with the reason; None when it never started."""
+def fail_dag_run(dag_id: str, run_id: str, reason: str) -> str | None:
+    """Mark this DAG run's MLflow run FAILED with the reason; None when it never started.
+
+    Searched in every experiment: the callback runs outside the tasks and does not know which
+    experiment the DAG's config chose.
+    """
     client = MlflowClient()
-    experiment = client.get_experiment_by_name(experiment_name)
-    run = experiment and find_run(client, experiment.experiment_id, dag_id, run_id)
+    experiment_ids = [e.experiment_id for e in client.search_experiments()]
+    run = next(
+        (r for ids in _batches(experiment_ids, 100)
+         if (r := find_run(client, ids, dag_id, run_id)) is not None),
+        None,
+    )
     if not run:
         return None
     client.set_tag(run.info.run_id, "airflow.failure", reason[:5000])

@@ -22,7 +22,7 @@ from kedro.framework.startup import bootstrap_project
 from kedro.io.core import get_filepath_str
 
 from kedro_mlops import dag_run_tracking, plain_pipelines
-from kedro_mlops.project import KedroProject, run_data_root
+from kedro_mlops.project import KedroProject, lake_root, run_data_root
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,9 @@ class DagRunCall:
     params: Mapping[str, Any] = field(default_factory=dict)
     #: params the DAG declares (its trigger form); Airflow checks them against their schema
     declared: frozenset[str] = frozenset()
+    #: Kedro runtime params set by the DAG itself (airflow.yml ``runtime_params``, rendered by
+    #: Airflow) and pinned by its first task (the model version): not in the trigger form
+    runtime_params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def data_root(self) -> str:
@@ -75,7 +78,9 @@ def kedro_session(call: DagRunCall, data_root: str | None = None) -> Iterator[Ke
     plain_pipelines.use_for(call.project.package_name)
     runtime_params = {
         **kedro_runtime_params(call.params),
+        **call.runtime_params,
         "data_root": data_root or call.data_root,
+        "lake_root": lake_root(),
     }
     with KedroSession.create(
         project_path=call.project.project_path,
@@ -100,7 +105,8 @@ def validate_params(call: DagRunCall) -> None:
     undeclared = [k for k in call.params if k not in call.declared and k not in RUN_ANNOTATIONS]
     if not undeclared:
         return
-    bare = DagRunCall(call.project, call.pipeline_name, call.dag_id, call.run_id, params={})
+    bare = DagRunCall(call.project, call.pipeline_name, call.dag_id, call.run_id, params={},
+                      runtime_params=call.runtime_params)
     with kedro_session(bare) as session:
         known = session.load_context().params
     unknown = []
@@ -119,12 +125,57 @@ def validate_params(call: DagRunCall) -> None:
         )
 
 
+def pin_model_version(
+    call: DagRunCall, mlflow_run_id: str, model_name: str, alias_param: str
+) -> dict[str, str]:
+    """Resolve ``models:/<model_name>@<alias>`` once for the whole DAG run.
+
+    Tags the version on the DAG run's MLflow run and returns the tags; the deployment hands the
+    version to every later task (runtime param ``model_version``). Fails at once, naming the alias and how to
+    get a model, when the registry has none.
+    """
+    from mlflow.exceptions import MlflowException
+
+    alias = str(call.params.get(alias_param) or "champion")
+    try:
+        version = mlflow.MlflowClient().get_model_version_by_alias(model_name, alias)
+    except MlflowException as err:
+        if err.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
+        raise NoModelForAlias(
+            f"No model version answers to 'models:/{model_name}@{alias}' in the MLflow Model "
+            f"Registry ({err.message}). To get one: run the training DAG (the gate makes the "
+            f"first version champion), or `make demo`; or point the alias at a version in the "
+            f"MLflow UI (Models > {model_name} > version > Aliases)."
+        ) from err
+    log.info("models:/%s@%s is version %s (run %s) for this whole DAG run",
+             model_name, alias, version.version, version.run_id)
+    tags = {
+        "model.name": model_name,
+        "model.alias": alias,
+        "model.version": str(version.version),
+        "model.run_id": str(version.run_id),
+    }
+    client = mlflow.MlflowClient()
+    for key, value in tags.items():
+        client.set_tag(mlflow_run_id, key, value)
+    return tags
+
+
+class NoModelForAlias(LookupError):
+    """The registry has no version under this alias: retrying will not make one appear."""
+
+    retryable = False
+
+
 def start_dag_run(call: DagRunCall) -> str:
     """Find or create this DAG run's MLflow run, after checking the trigger params."""
     validate_params(call)
     with kedro_session(call) as session:
         name = experiment_name(session)
     tags = {"kedro.pipeline": call.pipeline_name, "kedro.env": call.project.env}
+    # e.g. runtime.batch_date: which day a scoring run scored, searchable in the MLflow UI
+    tags.update({f"runtime.{k}": str(v) for k, v in call.runtime_params.items()})
     note = call.params.get("run_note")
     if note:
         tags["mlflow.note.content"] = str(note)
@@ -144,16 +195,52 @@ def _fail_once_for_tests(node_name: str) -> None:
         raise RuntimeError(f"{FAIL_ONCE_ENV}: node '{node_name}' fails on this first try")
 
 
+def _peak_rss_mb() -> float:
+    import resource
+
+    # Linux reports kilobytes
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_node(call: DagRunCall, node_name: str, mlflow_run_id: str) -> None:
-    """Run one Kedro node inside the DAG run's MLflow run, leaving that run open."""
+    """Run one Kedro node inside the DAG run's MLflow run, leaving that run open.
+
+    Records the node's wall time and the task's peak memory as metrics of the run; when the node
+    fails with an error that carries ``metrics`` (e.g. rows rejected by a data check), those are
+    recorded too, so the failed run shows them in the MLflow UI.
+    """
+    import time
+
     _fail_once_for_tests(node_name)
+    started = time.perf_counter()
     mlflow.start_run(run_id=mlflow_run_id)
     try:
         with kedro_session(call) as session:
             session.run(pipeline_names=[call.pipeline_name], node_names=[node_name])
+        mlflow.log_metrics({
+            f"task.{node_name}.seconds": time.perf_counter() - started,
+            f"task.{node_name}.peak_rss_mb": _peak_rss_mb(),
+        })
+    except Exception as error:
+        figures = _error_metrics(error)
+        if figures:
+            mlflow.log_metrics(figures)
+        raise
     finally:
         # The DAG run is not over: hand the run back to the next task still RUNNING.
         mlflow.end_run(status="RUNNING")
+
+
+def _error_metrics(error: BaseException) -> dict[str, float]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        metrics = getattr(current, "metrics", None)
+        if isinstance(metrics, Mapping) and metrics:
+            return {str(k): float(v) for k, v in metrics.items()}
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return {}
 
 
 def finish_dag_run(mlflow_run_id: str) -> None:
@@ -161,9 +248,7 @@ def finish_dag_run(mlflow_run_id: str) -> None:
 
 
 def fail_dag_run(call: DagRunCall, reason: str) -> str | None:
-    with kedro_session(call) as session:
-        name = experiment_name(session)
-    return dag_run_tracking.fail_dag_run(name, call.dag_id, call.run_id, reason)
+    return dag_run_tracking.fail_dag_run(call.dag_id, call.run_id, reason)
 
 
 # --- the model: logged and registered once per DAG run ----------------------------------------

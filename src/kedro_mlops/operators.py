@@ -25,11 +25,25 @@ PROMOTION_TASK_ID = "evaluate_and_promote"
 TASK_LOGGING = os.path.join(os.path.dirname(__file__), "task_logging.yml")
 
 
-def _call(project: KedroProject, pipeline_name: str, context: Any):
+PINNED_XCOM_KEY = "pinned_runtime_params"
+
+
+def _call(
+    project: KedroProject,
+    pipeline_name: str,
+    context: Any,
+    runtime_params: dict[str, Any] | None = None,
+    pinned: bool = False,
+):
     # Before Kedro is imported: it reads its logging config then.
     os.environ.setdefault("KEDRO_LOGGING_CONFIG", TASK_LOGGING)
     from kedro_mlops.execution import DagRunCall
 
+    merged = dict(runtime_params or {})
+    if pinned:
+        merged.update(
+            context["ti"].xcom_pull(task_ids=START_TASK_ID, key=PINNED_XCOM_KEY) or {}
+        )
     return DagRunCall(
         project=project,
         pipeline_name=pipeline_name,
@@ -37,6 +51,7 @@ def _call(project: KedroProject, pipeline_name: str, context: Any):
         run_id=context["dag_run"].run_id,
         params=dict(context["params"]),
         declared=frozenset(context["dag"].params.keys()),
+        runtime_params=merged,
     )
 
 
@@ -77,22 +92,58 @@ def _fail_fast_unless_retryable(run) -> Any:
 
 
 class _KedroProjectOperator(BaseOperator):
-    ui_color = "#ffc900"
+    """Base of the operators of a rendered Kedro DAG.
 
-    def __init__(self, *, project: KedroProject, pipeline_name: str, **kwargs) -> None:
+    ``runtime_params`` are Kedro runtime params the DAG sets for every task (airflow.yml
+    ``runtime_params``); their values are Airflow templates, e.g. ``"{{ ds }}"``.
+    """
+
+    ui_color = "#ffc900"
+    template_fields = ("runtime_params",)
+
+    def __init__(
+        self,
+        *,
+        project: KedroProject,
+        pipeline_name: str,
+        runtime_params: dict[str, Any] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.project = project
         self.pipeline_name = pipeline_name
+        self.runtime_params = dict(runtime_params or {})
+
+    def _call(self, context: Any, pinned: bool = True):
+        return _call(self.project, self.pipeline_name, context, self.runtime_params, pinned)
 
 
 class StartMlflowRunOperator(_KedroProjectOperator):
-    """Checks the trigger params and opens (or finds again) the DAG run's MLflow run."""
+    """Checks the trigger params and opens (or finds again) the DAG run's MLflow run.
+
+    With ``registered_model`` (``{"name": ..., "alias_param": ...}``) it also resolves the
+    model's alias once for the whole DAG run: the version is tagged on the MLflow run and handed
+    to every later task as the runtime param ``model_version``.
+    """
+
+    def __init__(self, *, registered_model: dict[str, str] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.registered_model = registered_model
 
     def execute(self, context: Any) -> str:
-        from kedro_mlops.execution import start_dag_run
+        from kedro_mlops.execution import pin_model_version, start_dag_run
 
-        call = _call(self.project, self.pipeline_name, context)
+        call = self._call(context, pinned=False)
         run_id = _fail_fast_unless_retryable(lambda: start_dag_run(call))
+        if self.registered_model:
+            # after the run exists, so that "no such model" is recorded on a FAILED MLflow run
+            model = _fail_fast_unless_retryable(lambda: pin_model_version(
+                call, run_id, self.registered_model["name"],
+                self.registered_model.get("alias_param", "model_alias"),
+            ))
+            context["ti"].xcom_push(
+                key=PINNED_XCOM_KEY, value={"model_version": model["model.version"]}
+            )
         log.info("MLflow run of this DAG run: %s", run_id)
         return run_id
 
@@ -107,7 +158,7 @@ class KedroNodeOperator(_KedroProjectOperator):
     def execute(self, context: Any) -> None:
         from kedro_mlops.execution import run_node
 
-        call = _call(self.project, self.pipeline_name, context)
+        call = self._call(context)
         log.info("Kedro node '%s' of pipeline '%s'; data under %s",
                  self.node_name, self.pipeline_name, call.data_root)
         mlflow_run_id = _mlflow_run_id(context)
@@ -124,7 +175,7 @@ class LogModelOperator(_KedroProjectOperator):
     def execute(self, context: Any) -> str:
         from kedro_mlops.execution import log_and_register_model
 
-        call = _call(self.project, self.pipeline_name, context)
+        call = self._call(context)
         tags = {"airflow.dag_id": call.dag_id, "airflow.run_id": call.run_id}
         return log_and_register_model(call, _mlflow_run_id(context), self.model_name, tags)
 
@@ -147,7 +198,7 @@ class EvaluateAndPromoteOperator(_KedroProjectOperator):
     def execute(self, context: Any) -> str:
         from kedro_mlops.promotion import FORCE_PARAM, evaluate_and_promote
 
-        call = _call(self.project, self.pipeline_name, context)
+        call = self._call(context)
         version = context["ti"].xcom_pull(task_ids=LOG_MODEL_TASK_ID)
         if not version:
             raise RuntimeError(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 PROJECT_PATH_ENV = "KEDRO_PROJECT_PATH"
 RUNS_ROOT_ENV = "MLOPS_RUNS_ROOT"
+LAKE_ROOT_ENV = "MLOPS_LAKE_ROOT"
 
 
 @dataclass(frozen=True)
@@ -51,3 +52,15 @@ def run_data_root(dag_id: str, run_id: str) -> str:
             )
         root = f"s3://{bucket}/runs"
     return f"{root.rstrip('/')}/{_UNSAFE_KEY_CHARS.sub('_', dag_id)}/{_UNSAFE_KEY_CHARS.sub('_', run_id)}"
+
+
+def lake_root() -> str:
+    """Where dated inputs and outputs live (``incoming/ds=...``, ``predictions/ds=...``):
+    ``$MLOPS_LAKE_ROOT``, else ``s3://$MLOPS_BUCKET``."""
+    root = os.environ.get(LAKE_ROOT_ENV)
+    if root:
+        return root.rstrip("/")
+    bucket = os.environ.get("MLOPS_BUCKET")
+    if not bucket:
+        raise RuntimeError(f"Neither {LAKE_ROOT_ENV} nor MLOPS_BUCKET is set: set MLOPS_BUCKET.")
+    return f"s3://{bucket}"

@@ -84,3 +84,54 @@ def test_training_is_scheduled_weekly_without_backfill_and_scoring_is_not_gated(
     scoring = dagbag.dags["nyc_airbnb_scoring"]
     assert "evaluate_and_promote" not in scoring.task_ids
     assert "force_promotion" not in scoring.params
+
+
+def test_scoring_runs_daily_over_data_intervals_with_one_pinned_model(dagbag):
+    from airflow.sdk import CronDataIntervalTimetable
+
+    scoring = dagbag.dags["nyc_airbnb_scoring"]
+    assert isinstance(scoring.timetable, CronDataIntervalTimetable)
+    assert scoring.timetable.expression == "0 0 * * *"  # @daily
+    assert scoring.catchup is False
+    start = scoring.get_task("start_mlflow_run")
+    conf = yaml.safe_load((PROJECT / "conf/base/airflow.yml").read_text())
+    assert start.registered_model == {"name": conf["training"]["registered_model_name"],
+                                      "alias_param": "model_alias"}
+    for task in scoring.tasks:
+        assert task.runtime_params["mlflow_experiment"] == "nyc_airbnb_scoring"
+    assert scoring.params["model_alias"] == "champion"
+
+
+def _rendered_batch_date(dagbag, batch_date: str, interval_start, run_after) -> str:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    task = dagbag.dags["nyc_airbnb_scoring"].get_task("score_batch")
+    dag_run = SimpleNamespace(
+        data_interval_start=interval_start and datetime.fromisoformat(interval_start),
+        run_after=datetime.fromisoformat(run_after).replace(tzinfo=UTC),
+    )
+    context = {"params": {"batch_date": batch_date}, "dag_run": dag_run}
+    return task.render_template(task.runtime_params, context)["batch_date"]
+
+
+@pytest.mark.parametrize(
+    ("batch_date", "interval_start", "run_after", "expected"),
+    [
+        ("", "2026-11-02T00:00:00+00:00", "2026-11-03T00:00:00", "2026-11-02"),  # scheduled
+        ("2026-10-01", "2026-11-02T00:00:00+00:00", "2026-11-03T00:00:00", "2026-10-01"),
+        ("", None, "2026-11-28T14:03:00", "2026-11-28"),  # manual, no logical date
+    ],
+)
+def test_the_batch_date_is_the_param_else_the_data_interval_else_the_trigger_day(
+    dagbag, batch_date, interval_start, run_after, expected
+):
+    assert _rendered_batch_date(dagbag, batch_date, interval_start, run_after) == expected
+
+
+def test_assets_link_the_champion_and_the_predictions(dagbag):
+    gate = dagbag.dags["nyc_airbnb_training"].get_task("evaluate_and_promote")
+    score = dagbag.dags["nyc_airbnb_scoring"].get_task("score_batch")
+    assert [a.name for a in gate.outlets] == ["nyc_airbnb_price_champion"]
+    assert [a.name for a in score.outlets] == ["nyc_airbnb_predictions"]
+    assert gate.outlets[0].uri == "mlflow-model://nyc_airbnb_price/champion"

@@ -30,6 +30,8 @@ REPO = Path(__file__).parents[2]
 TINY = REPO / "tests" / "fixtures" / "tiny_project"
 NYC = REPO / "kedro_project"
 MODEL = "nyc_airbnb_price"
+SCORING = "nyc_airbnb_scoring"
+SCORING_EXPERIMENT = "nyc_airbnb_scoring"
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +54,9 @@ def airflow_stack(tmp_path_factory, system_postgres, monkeypatch_module):
         monkeypatch_module.setenv(key, value)
     try:
         start_services(settings, components=components)
+        # the daily scoring DAG's own scheduled run (for yesterday) starts when it is unpaused:
+        # its batch is there
+        _write_batch(settings, _yesterday(), rows=150, seed=11)
         with AirflowClient.for_local_stack(state, port=settings.airflow_port) as client:
             yield settings, client
     finally:
@@ -196,9 +201,11 @@ def test_scoring_without_a_champion_fails_clearly_and_marks_the_run_failed(airfl
     message = str(failed.value)
     assert "models:/nyc_airbnb_price@nobody" in message and "To get one" in message
     states = {ti.task_id: (ti.state, ti.try_number) for ti in failed.value.task_instances}
-    assert states["score_listings"] == ("failed", 1)
+    # the alias is resolved once, by the first task, which is not retried for it
+    assert states["start_mlflow_run"] == ("failed", 1)
+    assert states["check_batch"][0] == "upstream_failed"
     (mlflow_run,) = runs_of_dag_run("nyc_airbnb_scoring", failed.value.run.run_id,
-                             "nyc_airbnb_training")
+                                    SCORING_EXPERIMENT)
     _wait_for_status(mlflow_run.info.run_id, "FAILED")
 
 
@@ -298,3 +305,176 @@ def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
     assert client.get_model_version(MODEL, worse.version).tags["promotion.decision"] == \
         "kept_champion"
     assert client.get_model_version(MODEL, forced.version).tags["promotion.decision"] == "forced"
+
+
+# --------------------------------------------------------------------------- batch scoring
+
+
+def _yesterday() -> str:
+    import datetime as dt
+
+    return (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+
+
+def _storage_options(settings) -> dict:
+    return {"key": settings.aws_access_key_id, "secret": settings.aws_secret_access_key,
+            "client_kwargs": {"endpoint_url": settings.s3_endpoint_url}}
+
+
+def _write_batch(settings, ds: str, rows: int, seed: int, files: int = 1, mutate=None):
+    from nyc_airbnb.batches import generate_batch, load_source, write_batch
+
+    batch = generate_batch(load_source(), rows, seed=seed)
+    if mutate is not None:
+        batch = mutate(batch)
+    write_batch(batch, f"s3://{settings.bucket}", ds, n_files=files,
+                storage_options=_storage_options(settings))
+    return batch
+
+
+def _partition_keys(settings, ds: str) -> list[str]:
+    listing = s3_client(settings).list_objects_v2(Bucket=settings.bucket,
+                                                  Prefix=f"predictions/ds={ds}/")
+    return sorted(o["Key"] for o in listing.get("Contents", []))
+
+
+def _predictions(settings, ds: str):
+    import pandas as pd
+
+    return pd.read_parquet(f"s3://{settings.bucket}/predictions/ds={ds}/predictions.parquet",
+                           storage_options=_storage_options(settings))
+
+
+def _ensure_champion(airflow) -> str:
+    import mlflow
+
+    try:
+        return _alias("champion")
+    except mlflow.exceptions.MlflowException:  # this test alone: make a champion first
+        _train(airflow, {**BETTER, "run_note": "first champion"})
+        return _alias("champion")
+
+
+def _scoring_run(run_id: str):
+    (mlflow_run,) = runs_of_dag_run(SCORING, run_id, SCORING_EXPERIMENT)
+    return mlflow_run
+
+
+def _wait_for_runs(airflow, dag_id: str, run_type: str, count: int, timeout: float = 900):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = airflow.runs(dag_id, run_type=run_type)
+        if len(runs) >= count and all(r.state in ("success", "failed") for r in runs):
+            return runs
+        time.sleep(3)
+    raise AssertionError(f"{dag_id}: {run_type} runs not all finished: "
+                         f"{[(r.run_id, r.state) for r in airflow.runs(dag_id)]}")
+
+
+def test_scoring_scores_dated_batches_on_its_schedule_and_in_a_backfill(airflow_stack):
+    """The daily schedule's own run and a two-day backfill: one Parquet partition per day,
+    the champion's version in every row, one MLflow run per DAG run in its own experiment."""
+    settings, airflow = airflow_stack
+    champion = _ensure_champion(airflow)
+    days = {"2026-11-02": (300, 2), "2026-11-03": (120, 1)}  # rows, files
+    for i, (ds, (rows, files)) in enumerate(days.items()):
+        _write_batch(settings, ds, rows, seed=20 + i, files=files)
+
+    airflow.wait_for_dag(SCORING)
+    airflow.unpause(SCORING)
+    airflow.backfill(SCORING, "2026-11-02T00:00:00+00:00", "2026-11-03T00:00:00+00:00")
+    backfilled = _wait_for_runs(airflow, SCORING, "backfill", 2)
+    scheduled = _wait_for_runs(airflow, SCORING, "scheduled", 1)
+
+    yesterday = _yesterday()
+    expected = {**{ds: rows for ds, (rows, _) in days.items()}, yesterday: 150}
+    runs = {r.raw["data_interval_start"][:10]: r for r in [*backfilled, *scheduled]}
+    assert set(runs) == set(expected)
+    for ds, rows in expected.items():
+        run = runs[ds]
+        assert run.state == "success", airflow.failure_report(run)
+        assert _partition_keys(settings, ds) == [f"predictions/ds={ds}/predictions.parquet"]
+        scored = _predictions(settings, ds)
+        mlflow_run = _scoring_run(run.run_id)
+        assert len(scored) == rows and scored["id"].is_unique
+        assert list(scored.columns) == ["id", "predicted_price", "model_name", "model_version",
+                                        "scoring_run_id"]
+        assert set(scored["model_version"]) == {champion}
+        assert set(scored["scoring_run_id"]) == {mlflow_run.info.run_id}
+        assert (scored["predicted_price"] > 0).all()
+
+        assert mlflow_run.info.status == "FINISHED"
+        assert mlflow_run.data.tags["model.version"] == champion
+        assert mlflow_run.data.tags["model.alias"] == "champion"
+        metrics = mlflow_run.data.metrics
+        assert metrics["batch.rows_in"] == metrics["batch.rows_scored"] == rows
+        assert metrics["batch.rows_rejected"] == 0
+        assert metrics["model.version"] == float(champion)
+        assert 0 <= metrics["drift.psi_max"] < 0.25  # fresh batches drawn like the training data
+        assert metrics["prediction.p05"] < metrics["prediction.p50"] < metrics["prediction.p95"]
+        assert metrics["task.score_batch.peak_rss_mb"] > 0
+
+    import mlflow
+
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(
+        _scoring_run(runs["2026-11-02"].run_id).info.run_id, "drift")}
+    assert artifacts == {"drift/drift_report.png", "drift/drift_report.html"}
+    assert runs["2026-11-02"].raw["run_type"] == "backfill"
+    assert runs[yesterday].raw["run_type"] == "scheduled"
+
+
+def test_rescoring_a_day_replaces_its_partition(airflow_stack):
+    settings, airflow = airflow_stack
+    _ensure_champion(airflow)
+    ds = "2026-11-05"
+    _write_batch(settings, ds, 90, seed=5)
+    first = airflow.run_dag(SCORING, {"batch_date": ds}, timeout=600)
+    before = _predictions(settings, ds)
+    second = airflow.run_dag(SCORING, {"batch_date": ds}, timeout=600)
+    after = _predictions(settings, ds)
+
+    assert _partition_keys(settings, ds) == [f"predictions/ds={ds}/predictions.parquet"]
+    assert len(after) == len(before) == 90
+    assert after["id"].tolist() == before["id"].tolist()
+    assert after["predicted_price"].tolist() == before["predicted_price"].tolist()
+    assert set(before["scoring_run_id"]) == {_scoring_run(first.run_id).info.run_id}
+    assert set(after["scoring_run_id"]) == {_scoring_run(second.run_id).info.run_id}
+
+
+def test_a_bad_batch_fails_its_check_naming_the_column_and_writes_nothing(airflow_stack):
+    settings, airflow = airflow_stack
+    _ensure_champion(airflow)
+    ds = "2026-11-07"
+
+    def break_rows(batch):
+        batch = batch.copy()
+        batch.loc[batch.index[[3, 40]], "room_type"] = "Castle"  # not an allowed room type
+        return batch.drop(columns=["host_name"]).assign(coupon_code="X1")  # and an extra column
+
+    _write_batch(settings, ds, 60, seed=7, mutate=break_rows)
+    with pytest.raises(DagRunFailed) as failed:
+        airflow.run_dag(SCORING, {"batch_date": ds}, timeout=600)
+    message = str(failed.value)
+    assert "column 'coupon_code': unexpected column" in message
+    states = {ti.task_id: (ti.state, ti.try_number) for ti in failed.value.task_instances}
+    assert states["check_batch"] == ("failed", 1)  # bad data is not retried
+    assert states["score_batch"][0] == "upstream_failed"
+    assert _partition_keys(settings, ds) == []
+    mlflow_run = _scoring_run(failed.value.run.run_id)
+    _wait_for_status(mlflow_run.info.run_id, "FAILED")
+
+    # the extra column removed, the bad room types remain: named with their count
+    _write_batch(settings, ds, 60, seed=7,
+                 mutate=lambda b: break_rows(b).drop(columns=["coupon_code"]))
+    with pytest.raises(DagRunFailed) as failed:
+        airflow.run_dag(SCORING, {"batch_date": ds}, timeout=600)
+    assert "column 'room_type': isin(" in str(failed.value)
+    assert "2 failing value(s), e.g. 'Castle'" in str(failed.value)
+    assert _partition_keys(settings, ds) == []
+    import mlflow
+
+    metrics = mlflow.MlflowClient().get_run(
+        _scoring_run(failed.value.run.run_id).info.run_id).data.metrics
+    assert metrics["batch.rows_in"] == 60 and metrics["batch.rows_rejected"] == 2

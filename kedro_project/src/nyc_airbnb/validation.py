@@ -77,9 +77,20 @@ class DataValidationError(ValueError):
 
     retryable = False  # the same data fails the same way on every try
 
-    def __init__(self, dataset: str, failures: Iterable[ValidationFailure]):
+    def __init__(
+        self,
+        dataset: str,
+        failures: Iterable[ValidationFailure],
+        *,
+        rows_failed: int | None = None,
+        metrics: Mapping[str, float] | None = None,
+    ):
         self.dataset = dataset
         self.failures = list(failures)
+        #: how many rows broke at least one rule (None when the table as a whole is wrong)
+        self.rows_failed = rows_failed
+        #: figures worth recording where the failure is reported (e.g. on the MLflow run)
+        self.metrics = dict(metrics or {})
         lines = "\n".join(f"  - {f.describe()}" for f in self.failures)
         super().__init__(
             f"Data validation failed for '{dataset}' ({len(self.failures)} problem(s)):\n{lines}"
@@ -231,7 +242,10 @@ def validate(df: pd.DataFrame, schema: pa.DataFrameSchema, dataset: str) -> pd.D
     try:
         return schema.validate(df, lazy=True)
     except SchemaErrors as err:
-        raise DataValidationError(dataset, _summarise(err, len(df))) from None
+        index = err.failure_cases["index"].dropna()
+        raise DataValidationError(
+            dataset, _summarise(err, len(df)), rows_failed=int(index.nunique())
+        ) from None
 
 
 def validate_model_input(

@@ -23,7 +23,14 @@ LOCAL_FILES = {
     "predicted_vs_actual_plot",
     "residuals_plot",
     "feature_importance_plot",
+    # staging copies of MLflow artifacts: the training profile and the scoring drift report
+    "feature_profile",
+    "drift_report_plot",
+    "drift_report_html",
 }
+# scoring reads batches from and writes predictions to the data lake (runtime param lake_root),
+# one partition per batch_date, not to the run's data_root
+LAKE_FILES = {"scored_batch"}
 
 
 def _names(pipeline: Pipeline) -> set[str]:
@@ -42,7 +49,7 @@ def test_registered_pipelines():
         "scoring",
         "price_reference",
     }
-    assert _names(pipelines["scoring"]) == {"score_listings"}
+    assert _names(pipelines["scoring"]) == {"check_batch", "score_batch", "report_scoring"}
     assert "build_price_reference" in _names(pipelines["price_reference"])
     assert _names(pipelines["data_processing"]) == {
         "data_processing.validate_raw_listings",
@@ -114,7 +121,8 @@ def test_default_paths_resolve_under_the_project(monkeypatch, tmp_path):
     data = (PROJECT_PATH / "data").as_posix()
     assert paths["raw_listings"] == RAW_CSV.as_posix()
     assert paths["train_listings"] == f"{data}/05_model_input/train_listings.parquet"
-    assert paths["scoring_listings"] == f"{data}/01_raw/scoring_batch.csv"
+    assert paths["scored_batch"] == f"{data}/predictions/ds=2019-07-08/predictions.parquet"
+    assert _catalog_conf()["scoring_batch"]["path"] == f"{data}/incoming/ds=2019-07-08"
     assert paths["price_model"] == f"{data}/06_models/price_model.pkl"
     assert all(p.startswith(data + "/") for p in paths.values())
 
@@ -124,20 +132,42 @@ def test_every_produced_dataset_is_under_data_root():
     conf = _catalog_conf({"data_root": root})
     paths = _filepaths(conf)
     rooted = {name for name, p in paths.items() if p.startswith(root + "/")}
-    assert rooted == set(paths) - SHIPPED_INPUTS - LOCAL_FILES
+    assert rooted == set(paths) - SHIPPED_INPUTS - LOCAL_FILES - LAKE_FILES
     assert {
         "validated_raw_listings",
         "train_listings",
         "test_listings",
-        "scored_listings",
+        "batch_check",
     } <= rooted
-    assert paths["scoring_listings"] == f"{root}/01_raw/scoring_batch.csv"
+    assert not any(p.startswith(root) for n, p in paths.items() if n in LAKE_FILES)
     assert not any(p.startswith(root) for n, p in paths.items() if n in LOCAL_FILES)
 
     catalog = DataCatalog.from_config(conf)  # S3 datasets build without touching the network
     assert catalog["train_listings"]._protocol == "s3"
     # fitted objects cross Airflow tasks too, so they follow data_root
     assert catalog["price_model"]._protocol == "s3"
+
+
+def test_scoring_batch_and_predictions_follow_lake_root_and_batch_date():
+    conf = _catalog_conf(
+        {"data_root": "s3://mlops/runs/score_dag/r1", "lake_root": "s3://mlops",
+         "batch_date": "2026-01-02"}
+    )
+    assert conf["scoring_batch"]["path"] == "s3://mlops/incoming/ds=2026-01-02"
+    assert conf["scored_batch"]["filepath"] == (
+        "s3://mlops/predictions/ds=2026-01-02/predictions.parquet"
+    )
+    assert conf["batch_check"]["filepath"] == (
+        "s3://mlops/runs/score_dag/r1/08_reporting/batch_check.json"
+    )
+    # report_scoring reads back only the predictions
+    assert conf["scored_batch"]["load_args"]["columns"] == ["predicted_price"]
+    catalog = DataCatalog.from_config(conf)  # without touching the network
+    assert "s3" in catalog["scoring_batch"]._fs.protocol
+    assert "s3" in catalog["scored_batch"]._fs.protocol
+    # an explicit input path wins over the dated lake prefix
+    conf = _catalog_conf({"lake_root": "s3://mlops", "scoring_input_path": "s3://in/batch.csv"})
+    assert conf["scoring_batch"]["path"] == "s3://in/batch.csv"
 
 
 def test_runtime_params_for_inputs_and_local_files(tmp_path):
@@ -151,18 +181,25 @@ def test_runtime_params_for_inputs_and_local_files(tmp_path):
         )
     )
     assert paths["raw_listings"] == "s3://in/raw.csv"
-    assert paths["scoring_listings"] == "s3://in/batch.csv"
+    assert _catalog_conf({"scoring_input_path": "s3://in/batch.csv"})["scoring_batch"][
+        "path"
+    ] == "s3://in/batch.csv"
+    assert paths["drift_report_html"] == f"{tmp_path}/08_reporting/drift_report.html"
     assert paths["residuals_plot"] == f"{tmp_path}/08_reporting/residuals.png"
 
 
 def test_registered_model_name_and_alias():
-    entry = _catalog_conf()["champion_model"]
-    assert (entry["model_name"], entry["alias"]) == ("nyc_airbnb_price", "champion")
-    # scoring reads the model the training DAG registers
     airflow = yaml.safe_load((PROJECT_PATH / "conf/base/airflow.yml").read_text())
-    assert airflow["training"]["registered_model_name"] == entry["model_name"]
-    entry = _catalog_conf({"model_alias": "challenger"})["champion_model"]
-    assert entry["alias"] == "challenger"
+    registered = airflow["training"]["registered_model_name"]
+    # scoring reads the model the training DAG registers, and pins the alias of that model
+    assert airflow["scoring"]["pin_model_alias"]["name"] == registered
+    for name in ("scoring_model", "scoring_model_reference"):
+        entry = _catalog_conf()[name]
+        assert (entry["model_name"], entry["alias"], entry["version"]) == (
+            registered, "champion", None
+        )
+        entry = _catalog_conf({"model_alias": "challenger", "model_version": "12"})[name]
+        assert (entry["alias"], str(entry["version"])) == ("challenger", "12")
 
 
 def test_no_credentials_or_keys_in_the_configuration():
@@ -188,7 +225,10 @@ def test_mlflow_config(monkeypatch):
     assert config.tracking.params.dict_params.flatten is True
     assert config.tracking.run.name is None  # kedro-mlflow then names the run after the pipeline
     assert "training" not in config.tracking.disable_tracking.pipelines
-    assert "scoring" in config.tracking.disable_tracking.pipelines
+    assert "scoring" not in config.tracking.disable_tracking.pipelines  # scoring runs are logged
+    assert config.tracking.experiment.name == "nyc_airbnb_training"
+    scoring = _mlflow_conf({"mlflow_experiment": "nyc_airbnb_scoring"})
+    assert scoring.tracking.experiment.name == "nyc_airbnb_scoring"
     assert _mlflow_conf({"run_name": "dag__run_1"}).tracking.run.name == "dag__run_1"
 
 

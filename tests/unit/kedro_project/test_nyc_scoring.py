@@ -1,156 +1,603 @@
-"""scoring: the node, the pipeline with real CSV datasets (no partial output), the registry dataset."""
+"""scoring: the nodes (check, score in chunks, report), the pipeline on real datasets over tmp
+folders (a bad batch fails naming column and rule, and writes no predictions), and the MLflow
+registry datasets."""
 
 from __future__ import annotations
 
-import re
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
-from kedro.io import DatasetError
+from kedro.io import DataCatalog, DatasetError, MemoryDataset
 from kedro.runner import SequentialRunner
-from kedro_datasets.pandas import CSVDataset
-from nyc_airbnb.datasets import MlflowRegisteredModelDataset, RegisteredModel
+from kedro_datasets.json import JSONDataset
+from kedro_datasets.matplotlib import MatplotlibDataset
+from kedro_datasets.text import TextDataset
+from matplotlib.figure import Figure
+from nyc_airbnb import drift
+from nyc_airbnb.chunks import FrameChunks
+from nyc_airbnb.datasets import (
+    AtomicParquetDataset,
+    BatchNotFoundError,
+    ChunkedCSVDataset,
+    MlflowModelReferenceDataset,
+    MlflowRegisteredModelDataset,
+    RegisteredModel,
+)
+from nyc_airbnb.model_contract import model_signature
 from nyc_airbnb.pipelines.scoring import create_pipeline
-from nyc_airbnb.pipelines.scoring.nodes import score_listings
+from nyc_airbnb.pipelines.scoring.nodes import (
+    MissingSignatureError,
+    check_batch,
+    report_scoring,
+    score_batch,
+)
 from nyc_airbnb.validation import MODEL_INPUT_COLUMNS, DataValidationError
-from nyc_helpers import make_catalog
+
+#: the logged model's input signature, as MlflowModelReferenceDataset gives it
+SIGNATURE = {spec["name"]: spec["type"] for spec in model_signature().inputs.to_dict()}
+SCORED_COLUMNS = ["id", "predicted_price", "model_name", "model_version", "scoring_run_id"]
+RUN = {"run_id": "run-1", "experiment_id": "1"}
+DRIFT = {"psi_warn": 0.1, "psi_alert": 0.25}
 
 
 class FakeModel:
-    """Stands for the pyfunc model: predicts 100 + minimum_nights, records what it was given."""
+    """Stands for the pyfunc model: predicts 100 + minimum_nights, records what it was given.
+    Like the real one (its first node validates at least one row), it refuses an empty frame."""
 
     def __init__(self):
         self.calls: list[pd.DataFrame] = []
 
     def predict(self, data: pd.DataFrame) -> pd.DataFrame:
         self.calls.append(data)
+        if data.empty:
+            raise ValueError("Found array with 0 sample(s)")
         return pd.DataFrame(
             {"id": data["id"], "predicted_price": 100.0 + data["minimum_nights"].astype(float)}
         )
 
 
-def registered(model=None) -> RegisteredModel:
+def registered(model=None, version="7") -> RegisteredModel:
     return RegisteredModel(
-        model=model or FakeModel(),
-        name="nyc_airbnb_price",
-        alias="champion",
-        version="7",
+        model=model or FakeModel(), name="nyc_airbnb_price", alias="champion", version=version,
         run_id="r1",
     )
 
 
-def test_score_listings_output(raw_sample, params):
-    champion = registered()
-    batch = raw_sample.head(25)
-    scored = score_listings(batch, champion, params["listing_schema"])
-    assert list(scored.columns) == [
-        "id",
-        "predicted_price",
-        "price",
-        "model_name",
-        "model_version",
-        "model_alias",
-        "model_run_id",
-    ]
-    assert scored["id"].tolist() == batch["id"].tolist()
-    assert scored["predicted_price"].tolist() == (100.0 + batch["minimum_nights"]).tolist()
-    assert scored["price"].tolist() == batch["price"].astype(float).tolist()
-    assert set(scored["model_version"]) == {"7"}
-    assert set(scored["model_alias"]) == {"champion"}
-    # the model gets the validated model columns only
-    (given,) = champion.model.calls
-    assert list(given.columns) == MODEL_INPUT_COLUMNS
+def model_reference(profile=None, version="7") -> dict:
+    return {"name": "nyc_airbnb_price", "alias": "champion", "version": version, "run_id": "r1",
+            "inputs": dict(SIGNATURE), "profile": profile}
 
 
-def test_price_is_optional(raw_sample, params):
-    scored = score_listings(
-        raw_sample.head(5).drop(columns=["price"]), registered(), params["listing_schema"]
+def as_text(listings: pd.DataFrame) -> pd.DataFrame:
+    """Listings as ChunkedCSVDataset gives them: every column text, blanks as NA."""
+    return listings.astype("string")
+
+
+def chunks_of(listings: pd.DataFrame, rows: int, sources=()) -> FrameChunks:
+    chunks = FrameChunks.of(as_text(listings), rows)
+    chunks.sources = list(sources)
+    return chunks
+
+
+@pytest.fixture(scope="module")
+def training(_raw_full) -> pd.DataFrame:
+    """Stands for the training rows of the model version (4,000 raw rows)."""
+    return _raw_full.sample(4000, random_state=3).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def training_profile(training, params) -> dict:
+    profile = params["feature_profile"]
+    return drift.reference_profile(
+        training, profile["numeric_columns"], profile["categorical_columns"],
+        int(profile["n_bins"]),
     )
-    assert "price" not in scored.columns
-    assert len(scored) == 5
 
 
-@pytest.mark.parametrize(
-    ("mutate", "expected"),
-    [
-        (lambda df: df.drop(columns=["latitude"]), "column 'latitude': required column is missing"),
-        (
-            lambda df: df.astype({"availability_365": "object"}).assign(
-                availability_365="all year"
-            ),
-            "column 'availability_365': wrong dtype, cannot convert to int64",
-        ),
-        (
-            lambda df: df.assign(neighbourhood_group="Yonkers"),
-            "column 'neighbourhood_group': isin(",
-        ),
-        (lambda df: df.head(0), "table: has at least 1 row(s) (got 0)"),
-    ],
-)
-def test_bad_batch_fails_before_the_model_runs(raw_sample, params, mutate, expected):
-    champion = registered()
-    with pytest.raises(DataValidationError, match="'scoring_listings'") as info:
-        score_listings(mutate(raw_sample.head(10).copy()), champion, params["listing_schema"])
-    assert expected in str(info.value)
-    assert champion.model.calls == []
+@pytest.fixture
+def schema(params) -> dict:
+    return params["listing_schema"]
 
 
-def test_model_output_mismatch_is_an_error(raw_sample, params):
+# --------------------------------------------------------------------------- check_batch
+
+
+def test_check_batch_of_good_chunks(training, training_profile, schema):
+    batch = training.head(250)
+    sources = ["file:///lake/ds=1/part-0.csv", "file:///lake/ds=1/part-1.csv"]
+    result = check_batch(chunks_of(batch, 40, sources), model_reference(training_profile), schema)
+    assert result["rows"] == 250
+    assert result["files"] == sources
+    assert result["model_version"] == "7"
+    profile = result["profile"]
+    assert profile["rows"] == 250
+    assert set(profile["features"]) == set(training_profile["features"])
+    for name, spec in profile["features"].items():
+        # every row is counted once, in a bin (or "other") or as a null
+        assert sum(spec["counts"]) + spec["nulls"] == 250, name
+        assert len(spec["counts"]) == len(training_profile["features"][name]["counts"])
+    assert profile["features"]["reviews_per_month"]["nulls"] == int(
+        batch["reviews_per_month"].isna().sum()
+    )
+    # the same profile as the whole batch at once, on the training bins
+    whole = drift.add_chunk(drift.empty_profile_like(training_profile), batch)
+    assert profile == whole
+    # batch_check is saved as JSON
+    assert json.loads(json.dumps(result)) == result
+
+
+def test_check_batch_without_a_training_profile(training, schema):
+    result = check_batch(chunks_of(training.head(30), 7), model_reference(None), schema)
+    assert (result["rows"], result["files"], result["profile"]) == (30, [], None)
+
+
+def test_check_batch_accepts_a_batch_with_or_without_price(training, schema):
+    for batch in (training.head(10), training.head(10).drop(columns=["price", "host_id"])):
+        assert check_batch(chunks_of(batch, 4), model_reference(), schema)["rows"] == 10
+
+
+def test_check_batch_merges_the_failures_of_all_chunks(training, schema):
+    batch = as_text(training.head(60))
+    batch.loc[[5, 25, 45], "availability_365"] = "400"  # in 3 different chunks
+    batch.loc[50, "room_type"] = pd.NA
+    with pytest.raises(DataValidationError) as info:
+        check_batch(FrameChunks.of(batch, 20), model_reference(), schema)
+    error = info.value
+    by_column = {f.column: f for f in error.failures}
+    assert set(by_column) == {"availability_365", "room_type"}
+    assert by_column["availability_365"].n_failures == 3
+    assert by_column["availability_365"].check == "in_range(0, 365)"
+    assert by_column["room_type"].check == "null values are not allowed"
+    assert error.metrics == {"batch.rows_in": 60, "batch.rows_rejected": 4}
+    assert error.rows_failed == 4
+
+
+def test_check_batch_requires_the_signature_columns(training, schema):
+    """The signature decides: a column the model version needs is required even if the
+    listing contract does not know it."""
+    reference = model_reference()
+    reference["inputs"]["host_since"] = "string"
+    with pytest.raises(DataValidationError,
+                       match="column 'host_since': required by the model signature, missing"):
+        check_batch(chunks_of(training.head(5), 5), reference, schema)
+
+
+def test_a_model_version_without_a_signature_cannot_check_a_batch(training, schema):
+    reference = model_reference()
+    reference["inputs"] = {}
+    with pytest.raises(MissingSignatureError, match="version 7 has no input signature"):
+        check_batch(chunks_of(training.head(5), 5), reference, schema)
+
+
+def test_scoring_feeds_the_model_the_columns_of_the_checked_signature(training, schema):
+    """A version whose signature lists fewer columns gets those, in the signature's order."""
+    inputs = ["id", "room_type", "minimum_nights", "latitude", "longitude"]
+    model = FakeModel()
+    check = {"model_version": "7", "inputs": inputs}
+    score_batch(chunks_of(training.head(12), 5), registered(model), schema, check, RUN).to_frame()
+    assert [list(call.columns) for call in model.calls] == [inputs] * 3
+
+
+# --------------------------------------------------------------------------- score_batch
+
+
+def test_scoring_in_chunks_equals_scoring_at_once(training, schema):
+    batch = training.head(230)
+    check = {"model_version": "7"}
+    many_model, once_model = FakeModel(), FakeModel()
+    many = score_batch(chunks_of(batch, 50), registered(many_model), schema, check, RUN)
+    once = score_batch(chunks_of(batch, 1000), registered(once_model), schema, check, RUN)
+    assert many_model.calls == []  # lazy: nothing is scored before the output is written
+    many_frame, once_frame = many.to_frame(), once.to_frame()
+    assert len(many_model.calls) == 5 and len(once_model.calls) == 1
+    pd.testing.assert_frame_equal(many_frame, once_frame)
+    assert list(many_frame.columns) == SCORED_COLUMNS
+    assert many_frame["id"].tolist() == batch["id"].tolist()
+    assert many_frame["predicted_price"].tolist() == (100.0 + batch["minimum_nights"]).tolist()
+    assert set(many_frame["model_name"]) == {"nyc_airbnb_price"}
+    assert set(many_frame["model_version"]) == {"7"}
+    assert set(many_frame["scoring_run_id"]) == {"run-1"}
+    assert many_frame["id"].dtype == "int64" and many_frame["predicted_price"].dtype == "float64"
+    # re-iterable: the output dataset may iterate it again
+    assert len(many.to_frame()) == 230
+
+
+def test_the_model_gets_the_typed_model_columns_only(training, schema):
+    model = FakeModel()
+    batch = training.head(12)  # price, host_id, host_name, neighbourhood: not model inputs
+    score_batch(chunks_of(batch, 5), registered(model), schema, {"model_version": "7"},
+                RUN).to_frame()
+    assert len(model.calls) == 3
+    for given in model.calls:
+        assert list(given.columns) == MODEL_INPUT_COLUMNS
+        assert given["id"].dtype == "int64"
+        assert given["latitude"].dtype == "float64"
+        assert given["availability_365"].dtype == "int64"
+
+
+def test_an_empty_chunk_is_not_sent_to_the_model(training, schema):
+    """A header-only part file gives a chunk of 0 rows; the real model refuses empty input."""
+    batch = as_text(training.head(6))
+    chunks = FrameChunks(lambda: iter([batch.iloc[:0], batch.iloc[:3], batch.iloc[3:3],
+                                       batch.iloc[3:]]))
+    model = FakeModel()
+    scored = score_batch(chunks, registered(model), schema, {"model_version": "7"}, RUN)
+    assert [len(c) for c in scored] == [3, 3]  # no empty chunk for the Parquet writer either
+    assert scored.to_frame()["id"].tolist() == training.head(6)["id"].tolist()
+    assert [len(call) for call in model.calls] == [3, 3, 3, 3]
+
+
+def test_model_output_mismatch_is_an_error(training, schema):
     class Shuffling(FakeModel):
         def predict(self, data):
             return super().predict(data).iloc[::-1]
 
-    with pytest.raises(ValueError, match="do not match"):
-        score_listings(raw_sample.head(5), registered(Shuffling()), params["listing_schema"])
+    class Dropping(FakeModel):
+        def predict(self, data):
+            return super().predict(data).iloc[1:]
+
+    for model in (Shuffling(), Dropping()):
+        scored = score_batch(chunks_of(training.head(5), 5), registered(model), schema,
+                             {"model_version": "7"}, RUN)
+        with pytest.raises(ValueError, match="do not match the batch rows"):
+            scored.to_frame()
+
+
+def test_version_mismatch_between_check_and_model_is_an_error(training, schema):
+    model = FakeModel()
+    with pytest.raises(ValueError, match="checked for model version 6 but version 7 was loaded"):
+        score_batch(chunks_of(training.head(5), 5), registered(model), schema,
+                    {"model_version": "6"}, RUN)
+    assert model.calls == []
+
+
+# --------------------------------------------------------------------------- report_scoring
+
+
+def _metric_values(metrics: dict) -> dict[str, float]:
+    assert all(set(m) == {"value", "step"} and m["step"] == 0 for m in metrics.values())
+    return {name: m["value"] for name, m in metrics.items()}
+
+
+def test_report_metrics(training, training_profile, schema):
+    batch = training.sample(1000, random_state=4)
+    sources = ["s3://lake/ds=1/a.csv", "s3://lake/ds=1/b.csv"]
+    reference = model_reference(training_profile)
+    check = check_batch(chunks_of(batch, 300, sources), reference, schema)
+    scored = score_batch(chunks_of(batch, 300), registered(), schema, check, RUN)
+    metrics, figure, page = report_scoring(scored, check, reference, DRIFT)
+    values = _metric_values(metrics)
+    predictions = (100.0 + batch["minimum_nights"]).to_numpy(dtype="float64")
+    assert values["batch.rows_in"] == 1000
+    assert values["batch.rows_scored"] == 1000
+    assert values["batch.rows_rejected"] == 0
+    assert values["batch.files"] == 2
+    assert values["model.version"] == 7
+    assert values["prediction.mean"] == pytest.approx(predictions.mean())
+    assert values["prediction.std"] == pytest.approx(predictions.std())
+    for name, q in (("p05", 0.05), ("p50", 0.5), ("p95", 0.95)):
+        assert values[f"prediction.{name}"] == pytest.approx(np.quantile(predictions, q))
+    # a sample of the training data: no drift
+    psi = {k: v for k, v in values.items() if k.startswith("drift.psi.")}
+    assert set(psi) == {f"drift.psi.{f}" for f in training_profile["features"]}
+    assert max(psi.values()) < 0.05, psi
+    assert values["drift.psi_max"] == max(psi.values())
+    assert values["drift.n_features_drifted"] == 0
+    assert isinstance(figure, Figure)
+    assert "nyc_airbnb_price version 7 (alias champion)" in page
+    assert "s3://lake/ds=1/a.csv, s3://lake/ds=1/b.csv" in page
+    assert "<img" in page and "significant</td>" not in page
+
+
+def test_report_shows_drift_of_a_shifted_batch(training, training_profile, schema):
+    batch = training.sample(1000, random_state=5)
+    batch = batch.assign(latitude=batch["latitude"] + 0.05)  # 5.5 km north
+    reference = model_reference(training_profile)
+    check = check_batch(chunks_of(batch, 300), reference, schema)
+    scored = score_batch(chunks_of(batch, 300), registered(), schema, check, RUN)
+    metrics, _, page = report_scoring(scored, check, reference, DRIFT)
+    values = _metric_values(metrics)
+    assert values["drift.psi.latitude"] > 0.25
+    assert values["drift.psi.room_type"] < 0.05  # unchanged features stay stable
+    assert values["drift.psi_max"] == values["drift.psi.latitude"]
+    assert values["drift.n_features_drifted"] == 1
+    assert "<td>latitude</td>" in page and "significant</td>" in page
+
+
+def test_report_without_a_training_profile(training, schema):
+    batch = training.head(40)
+    check = check_batch(chunks_of(batch, 15), model_reference(None), schema)
+    scored = score_batch(chunks_of(batch, 15), registered(), schema, check, RUN)
+    metrics, figure, page = report_scoring(scored, check, model_reference(None), DRIFT)
+    values = _metric_values(metrics)
+    assert not any(k.startswith("drift.") for k in values)
+    assert values["batch.rows_scored"] == 40
+    assert values["prediction.p50"] == pytest.approx(
+        np.quantile(100.0 + batch["minimum_nights"], 0.5))
+    assert isinstance(figure, Figure) and len(figure.axes) == 1
+    assert "not computed: this model version logged no training data profile" in page
+    assert "<img" in page
 
 
 # --------------------------------------------------------------------------- pipeline, files
 
+DATE = "2019-07-08"
 
-def _run_scoring(tmp_path: Path, batch_file: Path, params) -> Path:
-    output = tmp_path / "09_scored" / "scored_listings.csv"
-    catalog = make_catalog(
-        {"champion_model": registered(), "params:listing_schema": params["listing_schema"]}
-    )
-    catalog["scoring_listings"] = CSVDataset(filepath=str(batch_file))
-    catalog["scored_listings"] = CSVDataset(filepath=str(output), save_args={"index": False})
+
+class Batch:
+    """A dated prefix of the lake in tmp_path, and the scoring pipeline's catalog over it."""
+
+    def __init__(self, root: Path):
+        self.lake = root / "lake"
+        self.incoming = self.lake / "incoming" / f"ds={DATE}"
+        self.predictions = self.lake / "predictions" / f"ds={DATE}" / "predictions.parquet"
+        self.reporting = root / "08_reporting"
+        self.incoming.mkdir(parents=True)
+
+    def write(self, name: str, listings: pd.DataFrame) -> Path:
+        path = self.incoming / name
+        listings.to_csv(path, index=False)
+        return path
+
+    def url(self, name: str) -> str:
+        return f"file://{self.incoming / name}"
+
+    def catalog(self, schema_params, *, chunk_rows=50, model=None, profile=None) -> DataCatalog:
+        return DataCatalog(
+            {
+                "scoring_batch": ChunkedCSVDataset(path=str(self.incoming), chunk_rows=chunk_rows),
+                "scoring_model": MemoryDataset(registered(model), copy_mode="assign"),
+                "scoring_model_reference": MemoryDataset(model_reference(profile),
+                                                         copy_mode="assign"),
+                "scoring_run": MemoryDataset(RUN),
+                "batch_check": JSONDataset(filepath=str(self.reporting / "batch_check.json")),
+                "scored_batch": AtomicParquetDataset(
+                    filepath=str(self.predictions), load_args={"columns": ["predicted_price"]}
+                ),
+                "scoring_metrics": MemoryDataset(),
+                "drift_report_plot": MatplotlibDataset(
+                    filepath=str(self.reporting / "drift_report.png")),
+                "drift_report_html": TextDataset(
+                    filepath=str(self.reporting / "drift_report.html")),
+                "params:listing_schema": MemoryDataset(schema_params),
+                "params:scoring.drift": MemoryDataset(DRIFT),
+            }
+        )
+
+    def leftovers(self) -> list[str]:
+        predictions = self.lake / "predictions"
+        return sorted(str(p) for p in predictions.rglob("*") if p.name.startswith("_tmp-"))
+
+
+def _run(catalog: DataCatalog) -> None:
     SequentialRunner().run(create_pipeline(), catalog)
-    return output
 
 
-def test_scoring_pipeline_writes_the_scored_file(tmp_path, raw_sample, params):
-    batch_file = tmp_path / "batch.csv"
-    raw_sample.head(30).to_csv(batch_file, index=False)
-    output = _run_scoring(tmp_path, batch_file, params)
-    scored = pd.read_csv(output)
-    assert len(scored) == 30
-    assert scored["model_version"].unique().tolist() == [7]
+def test_pipeline_scores_every_part_file(tmp_path, training, training_profile, schema):
+    batch = Batch(tmp_path)
+    parts = [training.iloc[0:25], training.iloc[25:55], training.iloc[55:75]]
+    for i, part in enumerate(parts):
+        batch.write(f"part-000{i}.csv", part)
+    # a writer's staging file and a hidden file: never read (they would fail the check)
+    (batch.incoming / "_tmp-part-0003.csv").write_text("garbage\n")
+    (batch.incoming / ".part-0004.csv").write_text("garbage\n")
+    model = FakeModel()
+    catalog = batch.catalog(schema, chunk_rows=10, model=model, profile=training_profile)
+    _run(catalog)
+
+    scored = pd.read_parquet(batch.predictions)
+    expected = pd.concat(parts)
+    assert list(scored.columns) == SCORED_COLUMNS
+    assert scored["id"].tolist() == expected["id"].tolist()
+    assert scored["predicted_price"].tolist() == (100.0 + expected["minimum_nights"]).tolist()
+    assert set(scored["model_version"]) == {"7"} and set(scored["scoring_run_id"]) == {"run-1"}
+    assert len(model.calls) == 3 + 3 + 2  # chunks of at most 10 rows per file
+    assert batch.leftovers() == []
+
+    check = json.loads((batch.reporting / "batch_check.json").read_text())
+    assert check["rows"] == 75
+    assert check["files"] == [batch.url(f"part-000{i}.csv") for i in range(3)]
+    assert check["profile"]["rows"] == 75
+    values = _metric_values(catalog.load("scoring_metrics"))
+    assert (values["batch.rows_in"], values["batch.rows_scored"], values["batch.files"]) == (
+        75, 75, 3)
+    assert "drift.psi.latitude" in values
+    page = (batch.reporting / "drift_report.html").read_text(encoding="utf-8")
+    assert "<img" in page and batch.url("part-0002.csv") in page
+    assert (batch.reporting / "drift_report.png").read_bytes().startswith(b"\x89PNG")
 
 
-@pytest.mark.parametrize(
-    ("content", "expected"),
-    [
-        ("", "No columns to parse from file"),  # empty file: the CSV dataset fails to load
-        ("id,name,price\n1,x,10\n", "required column is missing"),
-        (None, "column 'neighbourhood_group': isin("),  # one unknown borough in 30 good rows
-    ],
-)
-def test_failed_scoring_writes_no_output(tmp_path, raw_sample, params, content, expected):
-    batch_file = tmp_path / "batch.csv"
-    if content is None:
-        batch = raw_sample.head(30).copy()
-        batch.loc[29, "neighbourhood_group"] = "Newark"
-        batch.to_csv(batch_file, index=False)
-    else:
-        batch_file.write_text(content)
-    with pytest.raises((DataValidationError, DatasetError), match=re.escape(expected)):
-        _run_scoring(tmp_path, batch_file, params)
-    assert not (tmp_path / "09_scored").exists()
+def test_pipeline_rerun_replaces_the_partition(tmp_path, training, schema):
+    batch = Batch(tmp_path)
+    batch.write("part-0000.csv", training.head(30))
+    _run(batch.catalog(schema))
+    batch.write("part-0000.csv", training.head(12))  # the day's batch was redelivered
+    _run(batch.catalog(schema))
+    assert len(pd.read_parquet(batch.predictions)) == 12
 
 
-# --------------------------------------------------------------------------- registry dataset
+def test_pipeline_header_only_part_file_among_good_ones(tmp_path, training, schema):
+    batch = Batch(tmp_path)
+    batch.write("part-0000.csv", training.head(0))
+    batch.write("part-0001.csv", training.head(8))
+    _run(batch.catalog(schema))
+    assert pd.read_parquet(batch.predictions)["id"].tolist() == training.head(8)["id"].tolist()
+
+
+def _one_file(mutate: Callable[[pd.DataFrame], pd.DataFrame]):
+    def write(batch: Batch, listings: pd.DataFrame) -> None:
+        batch.write("part-0000.csv", mutate(listings.head(30).copy()))
+
+    return write
+
+
+def _set(row: int, column: str, value):
+    def mutate(df: pd.DataFrame) -> pd.DataFrame:
+        df = df.astype({column: "object"})
+        df.loc[row, column] = value
+        return df
+
+    return mutate
+
+
+def _bytes(content: bytes):
+    def write(batch: Batch, listings: pd.DataFrame) -> None:
+        (batch.incoming / "part-0000.csv").write_bytes(content)
+
+    return write
+
+
+def _latin1(batch: Batch, listings: pd.DataFrame) -> None:
+    """UTF-8 but for one name written in latin-1 (an 'é' as the single byte 0xE9)."""
+    rows = listings.head(30).astype({"name": "object"})
+    rows.loc[17, "name"] = "CAFE_PLACEHOLDER near the park"
+    content = rows.to_csv(index=False).encode("utf-8")
+    content = content.replace(b"CAFE_PLACEHOLDER", "Caf\u00e9".encode("latin-1"))
+    (batch.incoming / "part-0000.csv").write_bytes(content)
+
+
+def _two_files_bad_second_chunk(column: str, value):
+    """part-0000 good (20 rows); part-0001: 20 rows, the bad one in its second chunk."""
+
+    def write(batch: Batch, listings: pd.DataFrame) -> None:
+        batch.write("part-0000.csv", listings.iloc[:20])
+        second = listings.iloc[20:40].reset_index(drop=True).astype({column: "object"})
+        second.loc[14, column] = value
+        batch.write("part-0001.csv", second)
+
+    return write
+
+
+def _second_file_without(column: str):
+    def write(batch: Batch, listings: pd.DataFrame) -> None:
+        batch.write("part-0000.csv", listings.iloc[:20])
+        batch.write("part-0001.csv", listings.iloc[20:40].drop(columns=[column]))
+
+    return write
+
+
+BAD_BATCHES = {
+    "missing column": (
+        _one_file(lambda df: df.drop(columns=["room_type"])),
+        "column 'room_type': required by the model signature, missing (file {part0})",
+    ),
+    "missing column in the second file": (
+        _second_file_without("latitude"),
+        "column 'latitude': required by the model signature, missing (file {part1})",
+    ),
+    "extra column": (
+        _one_file(lambda df: df.assign(colour="blue")),
+        (
+            "column 'colour': unexpected column: neither in the model signature nor in the "
+            "listing schema (file {part0})"
+        ),
+    ),
+    "wrong dtype": (
+        _one_file(_set(4, "availability_365", "all year")),
+        (
+            "column 'availability_365': wrong dtype, cannot convert to int64 (1 failing "
+            "value(s), e.g. 'all year')"
+        ),
+    ),
+    "empty file": (
+        _bytes(b""),
+        "table: the batch is empty: no data rows in 1 file(s)",
+    ),
+    "header-only file": (
+        _one_file(lambda df: df.head(0)),
+        "table: the batch is empty: no data rows in 1 file(s)",
+    ),
+    "not UTF-8": (
+        _latin1,
+        "column 'name': not UTF-8 text: file {part0}, data row 18, field 2",
+    ),
+    "null in a required field": (
+        _one_file(_set(7, "room_type", None)),
+        "column 'room_type': null values are not allowed (1 failing value(s)",
+    ),
+    "value out of range": (
+        _one_file(_set(9, "availability_365", 400)),
+        "column 'availability_365': in_range(0, 365) (1 failing value(s), e.g. 400)",
+    ),
+    "bad row in the second chunk": (
+        _one_file(_set(13, "minimum_nights", 0)),  # chunks of 10 rows
+        "column 'minimum_nights': greater_than_or_equal_to(1) (1 failing value(s), e.g. 0)",
+    ),
+    "bad row in the second chunk of the second file": (
+        _two_files_bad_second_chunk("neighbourhood_group", "Yonkers"),
+        "column 'neighbourhood_group': isin(",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BATCHES))
+def test_bad_batch_fails_naming_column_and_rule_and_writes_nothing(
+    tmp_path, training, training_profile, schema, case
+):
+    write, expected = BAD_BATCHES[case]
+    batch = Batch(tmp_path)
+    write(batch, training)
+    model = FakeModel()
+    catalog = batch.catalog(schema, chunk_rows=10, model=model, profile=training_profile)
+    with pytest.raises(DataValidationError) as info:
+        _run(catalog)
+    message = str(info.value)
+    expected = expected.format(part0=batch.url("part-0000.csv"), part1=batch.url("part-0001.csv"))
+    assert expected in message
+    assert message.startswith("Data validation failed for 'scoring_batch'")
+    assert model.calls == []
+    assert not batch.predictions.exists()
+    assert not (batch.lake / "predictions").exists()
+    assert batch.leftovers() == []
+    assert not (batch.reporting / "batch_check.json").exists()
+    assert not (batch.reporting / "drift_report.html").exists()
+
+
+def test_bad_rows_are_counted_over_the_whole_batch(tmp_path, training, schema):
+    batch = Batch(tmp_path)
+    _two_files_bad_second_chunk("neighbourhood_group", "Yonkers")(batch, training)
+    with pytest.raises(DataValidationError) as info:
+        _run(batch.catalog(schema, chunk_rows=10))
+    (failure,) = info.value.failures
+    assert (failure.column, failure.n_failures, failure.examples) == (
+        "neighbourhood_group", 1, ("Yonkers",))
+    assert info.value.metrics == {"batch.rows_in": 40, "batch.rows_rejected": 1}
+
+
+def test_missing_batch_is_batch_not_found(tmp_path, schema):
+    batch = Batch(tmp_path)
+    with pytest.raises(DatasetError, match=f"scoring_batch: No '\\*.csv' file under .*ds={DATE}"
+                       ) as info:
+        _run(batch.catalog(schema))
+    # the catalog re-raises it as a DatasetError *from* it: retry logic can still see it
+    assert isinstance(info.value.__cause__, BatchNotFoundError)
+    assert not (batch.lake / "predictions").exists()
+
+
+def test_model_failure_mid_stream_keeps_the_previous_predictions(tmp_path, training, schema):
+    batch = Batch(tmp_path)
+    batch.write("part-0000.csv", training.head(30))
+    _run(batch.catalog(schema, chunk_rows=10))
+    before = batch.predictions.read_bytes()
+
+    class FailingOnThirdChunk(FakeModel):
+        def predict(self, data):
+            if len(self.calls) == 2:
+                raise RuntimeError("model server went away")
+            return super().predict(data)
+
+    with pytest.raises(DatasetError, match="model server went away"):
+        _run(batch.catalog(schema, chunk_rows=10, model=FailingOnThirdChunk()))
+    assert batch.predictions.read_bytes() == before
+    assert batch.leftovers() == []
+
+
+# --------------------------------------------------------------------------- registry datasets
 
 
 class _Constant(mlflow.pyfunc.PythonModel):
@@ -161,15 +608,23 @@ class _Constant(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"id": model_input["id"], "predicted_price": self.value})
 
 
+def _register(value: float, *, signature=None, profile: dict | None = None) -> str:
+    with mlflow.start_run() as run:
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=_Constant(value),
+            registered_model_name="price_model_test",
+            pip_requirements=["mlflow"],
+            signature=signature,
+        )
+        if profile is not None:
+            mlflow.log_dict(profile, "reference/feature_profile.json")
+    return run.info.run_id
+
+
 def test_registered_model_dataset_resolves_alias_to_version(local_mlflow):
     for value in (1.0, 2.0):
-        with mlflow.start_run():
-            mlflow.pyfunc.log_model(
-                name="model",
-                python_model=_Constant(value),
-                registered_model_name="price_model_test",
-                pip_requirements=["mlflow"],
-            )
+        _register(value)
     local_mlflow.set_registered_model_alias("price_model_test", "champion", "1")
 
     loaded = MlflowRegisteredModelDataset(model_name="price_model_test", alias="champion").load()
@@ -177,7 +632,42 @@ def test_registered_model_dataset_resolves_alias_to_version(local_mlflow):
     assert loaded.run_id == local_mlflow.get_model_version("price_model_test", "1").run_id
     assert loaded.predict(pd.DataFrame({"id": [5]}))["predicted_price"].tolist() == [1.0]
 
+    # a pinned version wins over the alias (the DAG resolves the alias once per run)
+    for version in ("2", 2):
+        pinned = MlflowRegisteredModelDataset(
+            model_name="price_model_test", alias="champion", version=version
+        ).load()
+        assert (pinned.version, pinned.alias) == ("2", "champion")
+        assert pinned.predict(pd.DataFrame({"id": [5]}))["predicted_price"].tolist() == [2.0]
+    # an empty runtime param is no pin
+    unpinned = MlflowRegisteredModelDataset(model_name="price_model_test", version="").load()
+    assert unpinned.version == "1"
+
     with pytest.raises(DatasetError, match=r"models:/price_model_test@challenger"):
         MlflowRegisteredModelDataset(model_name="price_model_test", alias="challenger").load()
+    with pytest.raises(DatasetError, match=r"version 9"):
+        MlflowRegisteredModelDataset(model_name="price_model_test", version="9").load()
     with pytest.raises(DatasetError, match="read-only"):
         MlflowRegisteredModelDataset(model_name="price_model_test").save(loaded)
+
+
+def test_model_reference_dataset(local_mlflow, training_profile):
+    run_1 = _register(1.0, signature=model_signature())  # trained before profiles were logged
+    run_2 = _register(2.0, signature=model_signature(), profile=training_profile)
+    local_mlflow.set_registered_model_alias("price_model_test", "champion", "1")
+
+    reference = MlflowModelReferenceDataset(model_name="price_model_test").load()
+    assert {k: reference[k] for k in ("name", "alias", "version", "run_id")} == {
+        "name": "price_model_test", "alias": "champion", "version": "1", "run_id": run_1}
+    assert reference["inputs"] == SIGNATURE
+    assert list(reference["inputs"]) == MODEL_INPUT_COLUMNS
+    assert reference["profile"] is None
+
+    pinned = MlflowModelReferenceDataset(model_name="price_model_test", version=2).load()
+    assert (pinned["version"], pinned["run_id"]) == ("2", run_2)
+    assert pinned["profile"] == training_profile
+
+    with pytest.raises(DatasetError, match="price_model_test@challenger"):
+        MlflowModelReferenceDataset(model_name="price_model_test", alias="challenger").load()
+    with pytest.raises(DatasetError, match="read-only"):
+        MlflowModelReferenceDataset(model_name="price_model_test").save({})

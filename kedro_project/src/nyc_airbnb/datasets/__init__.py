@@ -1,5 +1,24 @@
-"""Project datasets (datasets may talk to MLflow; nodes may not)."""
+"""Project datasets (datasets may talk to MLflow and storage; nodes may not)."""
 
-from .registered_model_dataset import MlflowRegisteredModelDataset, RegisteredModel
+from .atomic_parquet import AtomicParquetDataset
+from .chunked_csv import BatchNotFoundError, ChunkedCSVDataset
+from .registered_model_dataset import (
+    MlflowActiveRunDataset,
+    MlflowModelReferenceDataset,
+    MlflowRegisteredModelDataset,
+    ModelNotInRegistryError,
+    RegisteredModel,
+    resolve_model_version,
+)
 
-__all__ = ["MlflowRegisteredModelDataset", "RegisteredModel"]
+__all__ = [
+    "AtomicParquetDataset",
+    "BatchNotFoundError",
+    "ChunkedCSVDataset",
+    "MlflowActiveRunDataset",
+    "MlflowModelReferenceDataset",
+    "MlflowRegisteredModelDataset",
+    "ModelNotInRegistryError",
+    "RegisteredModel",
+    "resolve_model_version",
+]

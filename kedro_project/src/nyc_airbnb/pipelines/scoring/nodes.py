@@ -1,52 +1,263 @@
-"""Node of the scoring pipeline. Pure: the model arrives as a loaded object from the catalog."""
+"""Nodes of the scoring pipeline: check a batch, score it in chunks, report on it.
+
+Pure: batches arrive as iterables of DataFrame chunks (``nyc_airbnb.chunks.FrameChunks``) and the
+model as a loaded object; reading, writing and MLflow are the catalog's business. Nothing is
+scored before the whole batch has passed its checks, and scoring returns a lazy stream of chunks,
+so memory holds one chunk at a time however large the batch.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
+from nyc_airbnb import drift
+from nyc_airbnb.chunks import FrameChunks
 from nyc_airbnb.validation import (
     ID_COLUMN,
+    LISTING_COLUMNS,
     MODEL_INPUT_COLUMNS,
     PREDICTION_COLUMN,
     PRICE_COLUMN,
-    validate_model_input,
+    DataValidationError,
+    ValidationFailure,
+    listing_schema,
+    validate,
 )
 
+DATASET = "scoring_batch"
+MAX_EXAMPLES = 3
 
-def score_listings(
-    listings: pd.DataFrame, registered_model: Any, schema_params: dict[str, Any]
-) -> pd.DataFrame:
-    """Predict the price of each listing of the batch.
 
-    The batch is validated (and its dtypes coerced) with the same contract as the model's own
-    inference pipeline, so a bad batch fails here, before the model runs and before any output is
-    saved. ``registered_model`` is a ``nyc_airbnb.datasets.RegisteredModel`` (anything with
-    ``predict``, ``name``, ``alias``, ``version``, ``run_id``).
+class MissingSignatureError(ValueError):
+    """The model version cannot say what input it expects."""
+
+    retryable = False
+
+
+class _Failures:
+    """Failures of many chunks, merged by (column, rule) with their counts added up."""
+
+    def __init__(self) -> None:
+        self._merged: dict[tuple[str | None, str], ValidationFailure] = {}
+        self.rows = 0
+
+    def add(self, error: DataValidationError) -> None:
+        self.rows += error.rows_failed or 0
+        for failure in error.failures:
+            key = (failure.column, failure.check)
+            seen = self._merged.get(key)
+            if seen is None:
+                self._merged[key] = failure
+            else:
+                examples = tuple(dict.fromkeys(seen.examples + failure.examples))[:MAX_EXAMPLES]
+                self._merged[key] = ValidationFailure(
+                    failure.column, failure.check, seen.n_failures + failure.n_failures, examples
+                )
+
+    def __bool__(self) -> bool:
+        return bool(self._merged)
+
+    def list(self) -> list[ValidationFailure]:
+        return list(self._merged.values())
+
+
+def _check_columns(
+    columns: Iterable[str], signature: Mapping[str, str], source: str | None
+) -> list[ValidationFailure]:
+    where = f" (file {source})" if source else ""
+    allowed = set(LISTING_COLUMNS) | {PRICE_COLUMN} | set(signature)
+    present = list(columns)
+    missing = [c for c in signature if c not in present]
+    extra = [c for c in present if c not in allowed]
+    return [
+        *(ValidationFailure(c, f"required by the model signature, missing{where}") for c in missing),
+        *(
+            ValidationFailure(c, f"unexpected column: neither in the model signature nor in the "
+                                 f"listing schema{where}")
+            for c in extra
+        ),
+    ]
+
+
+def check_batch(
+    batch: Iterable[pd.DataFrame], model_reference: Mapping[str, Any], schema_params: dict
+) -> dict[str, Any]:
+    """Check every chunk of the batch against the model's input signature and the listing
+    contract, and profile it against the training data of that model version.
 
     Returns:
-        id, predicted_price, price (when the batch has it), model_name, model_version,
-        model_alias, model_run_id.
-    """
-    validated = validate_model_input(listings, schema_params, dataset="scoring_listings")
-    predictions = pd.DataFrame(registered_model.predict(validated[MODEL_INPUT_COLUMNS]))
-    if (
-        len(predictions) != len(validated)
-        or not (predictions[ID_COLUMN].to_numpy() == validated[ID_COLUMN].to_numpy()).all()
-    ):
-        raise ValueError("The model returned predictions that do not match the batch rows")
+        ``rows``, ``files``, the ``model_version`` and signature ``inputs`` it was checked for
+        and the batch ``profile`` (None when the model version has no training profile).
 
-    scored = pd.DataFrame(
-        {
-            ID_COLUMN: validated[ID_COLUMN].to_numpy(),
-            PREDICTION_COLUMN: predictions[PREDICTION_COLUMN].to_numpy(dtype="float64"),
-        }
+    Raises:
+        DataValidationError: a missing or unexpected column, a value of the wrong type, a null
+            in a required field or a value out of range (each named with its column, its rule and
+            how many values fail, over the whole batch), a file that is not UTF-8, or no rows.
+            ``metrics`` carries ``batch.rows_in`` and ``batch.rows_rejected``.
+    """
+    signature = dict(model_reference["inputs"])
+    if not signature:
+        raise MissingSignatureError(
+            f"Model {model_reference['name']} version {model_reference['version']} has no input "
+            "signature: a batch cannot be checked against it. Register versions logged with a "
+            "signature (the training pipeline sets one)."
+        )
+    schema = listing_schema(
+        schema_params, price="optional", columns=[c for c in signature if c in LISTING_COLUMNS],
+        min_rows=0,
     )
-    if PRICE_COLUMN in validated:
-        scored[PRICE_COLUMN] = validated[PRICE_COLUMN].to_numpy()
-    scored["model_name"] = registered_model.name
-    scored["model_version"] = str(registered_model.version)
-    scored["model_alias"] = registered_model.alias
-    scored["model_run_id"] = registered_model.run_id
-    return scored
+    reference = model_reference.get("profile")
+    profile = drift.empty_profile_like(reference) if reference else None
+    failures = _Failures()
+    rows = 0
+    for chunk in batch:
+        source = chunk.attrs.get("source")
+        column_failures = _check_columns(chunk.columns, signature, source)
+        if column_failures:  # the rest would only repeat it: stop at the first bad header
+            raise DataValidationError(DATASET, column_failures, metrics={"batch.rows_in": rows})
+        rows += len(chunk)
+        try:
+            validated = validate(chunk, schema, dataset=DATASET)
+        except DataValidationError as error:
+            failures.add(error)
+            continue
+        if profile is not None:
+            drift.add_chunk(profile, validated)
+    files = list(getattr(batch, "sources", []))
+    if failures:
+        raise DataValidationError(
+            DATASET, failures.list(), rows_failed=failures.rows,
+            metrics={"batch.rows_in": rows, "batch.rows_rejected": failures.rows},
+        )
+    if rows == 0:
+        raise DataValidationError(
+            DATASET,
+            [ValidationFailure(None, f"the batch is empty: no data rows in {len(files)} file(s)")],
+            metrics={"batch.rows_in": 0},
+        )
+    return {
+        "rows": rows,
+        "files": files,
+        "model_version": str(model_reference["version"]),
+        "inputs": list(signature),
+        "profile": profile,
+    }
+
+
+def score_batch(
+    batch: Iterable[pd.DataFrame],
+    registered_model: Any,
+    schema_params: dict,
+    batch_check: Mapping[str, Any],
+    scoring_run: Mapping[str, Any],
+) -> FrameChunks:
+    """Predict every row of a checked batch, lazily, chunk by chunk.
+
+    ``registered_model`` is a ``nyc_airbnb.datasets.RegisteredModel`` (anything with ``predict``,
+    ``name``, ``version``). Each output row carries the listing id, the prediction, the model
+    name and version, and the MLflow run of this scoring (``scoring_run["run_id"]``).
+    """
+    if str(batch_check["model_version"]) != str(registered_model.version):
+        raise ValueError(
+            f"The batch was checked for model version {batch_check['model_version']} but version "
+            f"{registered_model.version} was loaded: pin one version for the whole run "
+            "(runtime param model_version)."
+        )
+    # the columns of the signature the batch was checked against, in its order
+    inputs = list(batch_check.get("inputs") or MODEL_INPUT_COLUMNS)
+    schema = listing_schema(schema_params, price="optional",
+                            columns=[c for c in inputs if c in LISTING_COLUMNS], min_rows=0)
+    run_id = scoring_run.get("run_id")
+
+    def score(chunk: pd.DataFrame) -> pd.DataFrame:
+        validated = validate(chunk, schema, dataset=DATASET)
+        predictions = pd.DataFrame(registered_model.predict(validated[inputs]))
+        if len(predictions) != len(validated) or not np.array_equal(
+            predictions[ID_COLUMN].to_numpy(), validated[ID_COLUMN].to_numpy()
+        ):
+            raise ValueError("The model returned predictions that do not match the batch rows")
+        return pd.DataFrame(
+            {
+                ID_COLUMN: validated[ID_COLUMN].to_numpy(dtype="int64"),
+                PREDICTION_COLUMN: predictions[PREDICTION_COLUMN].to_numpy(dtype="float64"),
+                "model_name": registered_model.name,
+                "model_version": str(registered_model.version),
+                "scoring_run_id": run_id,
+            }
+        )
+
+    # a header-only part file gives a chunk of 0 rows: the model refuses empty input (its first
+    # node requires a row) and a 0-row chunk would fix the Parquet schema with null-typed columns
+    return FrameChunks(lambda: (score(chunk) for chunk in batch if len(chunk)),
+                       getattr(batch, "sources", []))
+
+
+def _prediction_summary(predictions: np.ndarray) -> dict[str, float]:
+    quantiles = np.quantile(predictions, [0.05, 0.5, 0.95]) if len(predictions) else [np.nan] * 3
+    return {
+        "mean": float(np.mean(predictions)) if len(predictions) else float("nan"),
+        "std": float(np.std(predictions)) if len(predictions) else float("nan"),
+        "p05": float(quantiles[0]),
+        "p50": float(quantiles[1]),
+        "p95": float(quantiles[2]),
+    }
+
+
+def report_scoring(
+    scored: Iterable[pd.DataFrame],
+    batch_check: Mapping[str, Any],
+    model_reference: Mapping[str, Any],
+    drift_params: Mapping[str, Any],
+) -> tuple[dict[str, Any], Figure, str]:
+    """Figures of the scoring run: rows in / scored / rejected, the prediction distribution and
+    the drift of the batch against the model's training data (PSI per feature).
+
+    Returns:
+        metrics (kedro-mlflow format), the drift figure, the HTML drift report.
+    """
+    predictions = np.concatenate(
+        [chunk[PREDICTION_COLUMN].to_numpy(dtype="float64") for chunk in scored]
+        or [np.empty(0)]
+    )
+    values: dict[str, float] = {
+        "batch.rows_in": float(batch_check["rows"]),
+        "batch.rows_scored": float(len(predictions)),
+        "batch.rows_rejected": float(batch_check["rows"] - len(predictions)),
+        "batch.files": float(len(batch_check["files"])),
+        "model.version": float(model_reference["version"]),
+    }
+    values.update({f"prediction.{k}": v for k, v in _prediction_summary(predictions).items()})
+    upper = np.quantile(predictions, 0.99) if len(predictions) else 1.0
+    histogram = np.histogram(np.clip(predictions, 0, upper), bins=40)
+    reference, profile = model_reference.get("profile"), batch_check.get("profile")
+    title = (f"Scoring with {model_reference['name']} v{model_reference['version']}: "
+             f"{batch_check['rows']} rows")
+    summary = {
+        "model": f"{model_reference['name']} version {model_reference['version']} "
+                 f"(alias {model_reference['alias']})",
+        "rows in / scored": f"{batch_check['rows']} / {len(predictions)}",
+        "files": ", ".join(batch_check["files"]),
+        "prediction p05 / p50 / p95": "{p05:.1f} / {p50:.1f} / {p95:.1f}".format(
+            **_prediction_summary(predictions)),
+    }
+    if reference and profile:
+        table = drift.drift_table(profile, reference, float(drift_params["psi_warn"]),
+                                  float(drift_params["psi_alert"]))
+        values.update({f"drift.{k}": v for k, v in drift.drift_metrics(table).items()})
+        figure = drift.drift_figure(profile, reference, table, histogram)
+    else:
+        table = pd.DataFrame(columns=["feature", "kind", "psi", "status", "null_share_batch",
+                                      "null_share_training"])
+        summary["drift"] = "not computed: this model version logged no training data profile"
+        figure = Figure(figsize=(5, 3), layout="constrained")
+        ax = figure.add_subplot()
+        ax.stairs(*histogram, fill=True, color="#66c2a5")
+        ax.set_title("predicted price (batch)")
+    html = drift.drift_html(table, figure, title, summary)
+    metrics = {name: {"value": value, "step": 0} for name, value in values.items()}
+    return metrics, figure, html

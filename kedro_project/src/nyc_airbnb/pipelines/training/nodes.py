@@ -19,6 +19,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
+from nyc_airbnb.drift import reference_profile
 from nyc_airbnb.validation import ID_COLUMN, PREDICTION_COLUMN, PRICE_COLUMN
 
 DAYS_SINCE_LAST_REVIEW = "days_since_last_review"
@@ -289,3 +290,19 @@ def plot_feature_importance(feature_importance: pd.DataFrame) -> Figure:
     ax.set_xlabel("test MAE increase when shuffled ($)")
     ax.set_title("Permutation importance by input field")
     return fig
+
+
+# --------------------------------------------------------------------------- reference profile
+
+
+def profile_training_features(
+    listings: pd.DataFrame, profile_params: dict[str, Any]
+) -> dict[str, Any]:
+    """Profile of the training rows (quantile bins, category shares), logged with the model so
+    that scoring can report each batch's drift against the data this model learnt from."""
+    return reference_profile(
+        listings,
+        numeric=profile_params["numeric_columns"],
+        categorical=profile_params["categorical_columns"],
+        n_bins=int(profile_params["n_bins"]),
+    )

@@ -25,6 +25,7 @@ from .nodes import (
     plot_predicted_vs_actual,
     plot_residuals,
     predict_prices,
+    profile_training_features,
     train_price_model,
     training_data_metrics,
 )
@@ -106,6 +107,12 @@ def create_training_pipeline() -> Pipeline:
                 name="fit_name_vectorizer",
             ),
             _features_node("train_listings", "train_features", "build_train_features"),
+            node(
+                profile_training_features,
+                inputs=["train_listings", "params:feature_profile"],
+                outputs="feature_profile",
+                name="profile_training_features",
+            ),
             node(
                 train_price_model,
                 inputs=["train_features", "train_listings", "params:model"],

@@ -1,0 +1,158 @@
+"""Read every CSV file under a prefix (local or s3://) as chunks of rows."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+from typing import Any
+
+import fsspec
+import pandas as pd
+from kedro.io import AbstractDataset, DatasetError
+
+from nyc_airbnb.chunks import FrameChunks
+from nyc_airbnb.validation import DataValidationError, ValidationFailure
+
+
+class BatchNotFoundError(DatasetError):
+    """No input file under the prefix yet. Retryable: an upstream job may still deliver it."""
+
+
+def _is_data_file(path: str, root: str, suffix: str) -> bool:
+    relative = PurePosixPath(path).relative_to(PurePosixPath(root))
+    # `_tmp-...`, `_SUCCESS`, `.hidden`, `_temporary/0/part-0.csv`: staging and marker files and
+    # folders of writers, never data
+    return relative.name.endswith(suffix) and not any(
+        part.startswith(("_", ".")) for part in relative.parts
+    )
+
+
+class ChunkedCSVDataset(AbstractDataset[None, FrameChunks]):
+    """All ``*.csv`` files under ``path`` (a folder or prefix), read lazily in chunks.
+
+    Every column is read as text: the data contract coerces and checks types afterwards, the same
+    way for every chunk (pandas would otherwise guess a column's type chunk by chunk). A file that
+    is not valid UTF-8 fails with a ``DataValidationError`` naming it; a prefix without files fails
+    with ``BatchNotFoundError``.
+
+    Example (catalog.yml)::
+
+        scoring_batch:
+          type: nyc_airbnb.datasets.ChunkedCSVDataset
+          path: s3://mlops/incoming/ds=${runtime_params:batch_date}
+          chunk_rows: 50000
+    """
+
+    def __init__(
+        self,
+        path: str,
+        chunk_rows: int = 50_000,
+        suffix: str = ".csv",
+        load_args: dict[str, Any] | None = None,
+        storage_options: dict[str, Any] | None = None,
+        credentials: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if chunk_rows < 1:
+            raise DatasetError(f"chunk_rows must be at least 1, got {chunk_rows}")
+        self._path = path.rstrip("/")
+        self._chunk_rows = chunk_rows
+        self._suffix = suffix
+        self._load_args = {"dtype": "string", "encoding": "utf-8", **(load_args or {})}
+        self._fs, self._root = fsspec.core.url_to_fs(
+            self._path, **{**(storage_options or {}), **(credentials or {})}
+        )
+        self.metadata = metadata
+
+    def _files(self) -> list[str]:
+        self._fs.invalidate_cache()
+        if not self._fs.exists(self._root):
+            return []
+        if self._fs.isfile(self._root):
+            return [self._root]
+        return sorted(
+            p for p in self._fs.find(self._root) if _is_data_file(p, self._root, self._suffix)
+        )
+
+    def _url(self, path: str) -> str:
+        return self._fs.unstrip_protocol(path)
+
+    def load(self) -> FrameChunks:
+        files = self._files()
+        if not files:
+            raise BatchNotFoundError(
+                f"No '*{self._suffix}' file under {self._path}: nothing to score for this date "
+                "yet. Upstream jobs (or `python -m nyc_airbnb.batches`) write batches there."
+            )
+        urls = [self._url(f) for f in files]
+        return FrameChunks(lambda: self._read(files), sources=urls)
+
+    def _read(self, files: list[str]) -> Iterator[pd.DataFrame]:
+        for path in files:
+            url = self._url(path)
+            with self._fs.open(path, "rb") as stream:
+                try:
+                    reader = pd.read_csv(stream, chunksize=self._chunk_rows, **self._load_args)
+                    with reader:
+                        rows = 0
+                        for chunk in reader:
+                            chunk.attrs["source"] = url
+                            chunk.attrs["first_row"] = rows
+                            rows += len(chunk)
+                            yield chunk
+                except pd.errors.EmptyDataError:
+                    # a 0-byte file: no header, no rows; the batch check counts it as empty
+                    continue
+                except UnicodeDecodeError as err:
+                    column, where = self._locate_undecodable(path)
+                    raise DataValidationError(
+                        "scoring_batch",
+                        [ValidationFailure(column, f"not UTF-8 text: file {url}, {where} "
+                                                   f"({err.reason})")],
+                    ) from None
+
+    def _locate_undecodable(self, path: str) -> tuple[str | None, str]:
+        """The column and the place (data row, 1-based, or header field) of the first field of
+        ``path`` that is not text in the configured encoding: one streaming pass over the bytes."""
+        encoding = self._load_args.get("encoding") or "utf-8"
+        unknown = None, "in a block of the file"
+        if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
+            return unknown  # fields map to bytes one to one only for an ASCII-compatible UTF-8
+        sep = self._load_args.get("sep", self._load_args.get("delimiter")) or ","
+
+        def bad(field: str) -> bool:
+            try:
+                field.encode("latin-1").decode(encoding)
+            except UnicodeDecodeError:
+                return True
+            return False
+
+        with self._fs.open(path, "rb") as stream:
+            # latin-1 maps each byte to one character, so the (ASCII) CSV structure is intact
+            rows = csv.reader(io.TextIOWrapper(stream, encoding="latin-1", newline=""),
+                              delimiter=sep)
+            try:
+                header = next(rows, [])
+                for i, name in enumerate(header):
+                    if bad(name):
+                        return None, f"header, field {i + 1}"
+                for number, row in enumerate(rows, start=1):
+                    for i, field in enumerate(row):
+                        if bad(field):
+                            column = header[i] if i < len(header) else None
+                            return column, f"data row {number}, field {i + 1}"
+            except csv.Error:
+                pass
+        return unknown
+
+    def save(self, data: None) -> None:
+        raise DatasetError("ChunkedCSVDataset is read-only: batches are written by upstream jobs")
+
+    def _exists(self) -> bool:
+        return bool(self._files())
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": self._path, "chunk_rows": self._chunk_rows, "suffix": self._suffix}
