@@ -40,3 +40,6 @@ dags: install  ## regenerate dags/ from the Kedro pipelines (never edit dags/ by
 
 lint: install
 	$(UV) run --frozen ruff check src tests kedro_project
+
+benchmark: install  ## chunked vs whole-batch scoring: wall time, rows/s, peak RSS (benchmarks/README.md)
+	$(UV) run --frozen python benchmarks/scoring.py

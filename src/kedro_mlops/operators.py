@@ -114,6 +114,11 @@ class _KedroProjectOperator(BaseOperator):
         self.pipeline_name = pipeline_name
         self.runtime_params = dict(runtime_params or {})
 
+    def pre_execute(self, context: Any) -> None:
+        # Before execute imports Kedro, which reads its logging config when first imported.
+        os.environ.setdefault("KEDRO_LOGGING_CONFIG", TASK_LOGGING)
+        super().pre_execute(context)
+
     def _call(self, context: Any, pinned: bool = True):
         return _call(self.project, self.pipeline_name, context, self.runtime_params, pinned)
 

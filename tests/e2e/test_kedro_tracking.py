@@ -157,16 +157,9 @@ def test_bad_training_input_fails_clearly_with_no_model(stack, mlflow_client, tm
 def test_bad_scoring_batch_fails_clearly_and_writes_nothing(stack, trained, mlflow_client,
                                                             tmp_path, case):
     run, _ = trained
-    versions = mlflow_client.search_model_versions(f"name='{MODEL}'")
-    if not versions:  # the registration test did not run first (-k selection)
-        import mlflow
-
-        (model,) = mlflow_client.search_logged_models(
-            [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")
-        versions = [mlflow.register_model(model.model_uri, MODEL)]
-    mlflow_client.set_registered_model_alias(MODEL, "champion", versions[0].version)
+    _champion(mlflow_client, run)
     frame, named = _bad_frames()[case]
-    named = named.replace("raw_listings", "scoring_listings")
+    named = named.replace("raw_listings", "scoring_batch")
     if case == "nan_prices":  # price is optional in a scoring batch: a NaN id is the analogue
         frame = frame.astype({"id": "float"})
         frame.loc[[1, 2], "id"] = float("nan")
@@ -174,7 +167,51 @@ def test_bad_scoring_batch_fails_clearly_and_writes_nothing(stack, trained, mlfl
     batch = tmp_path / f"{case}.csv"
     frame.drop(columns=["price"]).to_csv(batch, index=False)
     result = kedro_run(stack, "--pipelines", "scoring", scoring_input_path=str(batch),
-                       data_root=str(tmp_path / "data"))
+                       data_root=str(tmp_path / "data"), lake_root=str(tmp_path / "lake"),
+                       mlflow_experiment="nyc_airbnb_scoring")
     assert result.returncode != 0
     assert named in result.stderr, result.stderr[-2000:]
-    assert not (tmp_path / "data/09_scored").exists(), "no partial output"
+    assert not (tmp_path / "lake").exists(), "no partial output"
+
+
+def _champion(mlflow_client, run) -> str:
+    versions = mlflow_client.search_model_versions(f"name='{MODEL}' and run_id='{run.info.run_id}'")
+    if not versions:  # the registration test did not run first (-k selection)
+        import mlflow
+
+        (model,) = mlflow_client.search_logged_models(
+            [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")
+        versions = [mlflow.register_model(model.model_uri, MODEL)]
+    mlflow_client.set_registered_model_alias(MODEL, "champion", versions[0].version)
+    return str(versions[0].version)
+
+
+def test_scoring_a_dated_batch_from_the_cli(stack, trained, mlflow_client, tmp_path):
+    """`kedro run --pipeline scoring` without Airflow: kedro-mlflow opens the run, the day's
+    files are scored into one Parquet file, and the run holds the figures and the drift report."""
+    from nyc_airbnb.batches import generate_batch, load_source, write_batch
+
+    run, _ = trained
+    version = _champion(mlflow_client, run)
+    lake = tmp_path / "lake"
+    write_batch(generate_batch(load_source(), 700, seed=3), str(lake), "2026-10-01", n_files=3)
+    result = kedro_run(stack, "--pipelines", "scoring", batch_date="2026-10-01",
+                       lake_root=str(lake), data_root=str(tmp_path / "data"),
+                       mlflow_experiment="nyc_airbnb_scoring", run_name="e2e_cli_scoring")
+    assert result.returncode == 0, result.stderr[-4000:]
+
+    (partition,) = (lake / "predictions").iterdir()
+    assert partition.name == "ds=2026-10-01"
+    assert [p.name for p in partition.iterdir()] == ["predictions.parquet"]
+    scored = pd.read_parquet(partition / "predictions.parquet")
+    exp = mlflow_client.get_experiment_by_name("nyc_airbnb_scoring")
+    (scoring,) = mlflow_client.search_runs(
+        [exp.experiment_id], filter_string="attributes.run_name = 'e2e_cli_scoring'")
+    assert len(scored) == 700 and set(scored["model_version"]) == {version}
+    assert set(scored["scoring_run_id"]) == {scoring.info.run_id}
+    metrics = scoring.data.metrics
+    assert metrics["batch.rows_in"] == metrics["batch.rows_scored"] == 700
+    assert metrics["batch.files"] == 3
+    assert "drift.psi.room_type" in metrics
+    artifacts = {a.path for a in mlflow_client.list_artifacts(scoring.info.run_id, "drift")}
+    assert artifacts == {"drift/drift_report.png", "drift/drift_report.html"}
