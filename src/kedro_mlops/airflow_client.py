@@ -346,6 +346,34 @@ class AirflowClient:
                        f"{body['to_date']}")
         return backfill
 
+    def wait_for_backfill(
+        self, backfill: Mapping[str, Any], *, timeout: float = 1800.0, poll: float = 3.0
+    ) -> list[DagRun]:
+        """Wait until the backfill is complete; its runs (one per logical date in its range).
+
+        A backfill that reprocesses dates re-runs their existing runs (same run ids), so the
+        backfill's ``completed_at``, not the appearance of new runs, tells when it is done.
+        Raises :class:`DagRunFailed` for the first failed run.
+        """
+        dag_id, deadline = backfill["dag_id"], time.monotonic() + timeout
+        while True:
+            state = self.request("GET", f"/backfills/{backfill['id']}").json()
+            if state.get("completed_at"):
+                break
+            if time.monotonic() >= deadline:
+                raise AirflowTimeout(f"backfill {backfill['id']} of {dag_id} not complete after "
+                                     f"{timeout:.0f}s")
+            time.sleep(poll)
+        low, high = _instant(backfill["from_date"]), _instant(backfill["to_date"])
+        runs = [r for r in self.runs(dag_id, run_type="backfill")
+                if r.logical_date and low <= _instant(r.logical_date) <= high]
+        for run in runs:
+            if run.state != "success":
+                raise DagRunFailed(self.failure_report(run), run,
+                                   self.task_instances(dag_id, run.run_id))
+        self._progress(f"backfill {backfill['id']} of {dag_id} complete: {len(runs)} run(s)")
+        return runs
+
     def runs(self, dag_id: str, *, run_type: str | None = None) -> list[DagRun]:
         params: dict[str, Any] = {"limit": 100, "order_by": "run_after"}
         if run_type:
@@ -473,6 +501,10 @@ class AirflowClient:
         self.unpause(dag_id)
         run = self.trigger(dag_id, conf, run_id=run_id, logical_date=logical_date)
         return self.wait_for_run(dag_id, run.run_id, timeout=timeout, poll=poll)
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value)
 
 
 # Context keys Airflow repeats on every task-log record; dropped when rendering.

@@ -39,7 +39,7 @@ class ScoredDay:
     rows: int
     model_version: str
     mlflow_run_id: str
-    rows_per_second: float
+    task_seconds: float
     peak_rss_mb: float
     psi_max: float
 
@@ -132,7 +132,7 @@ def _scored_day(af, settings: Settings, run) -> ScoredDay:
         rows=len(scored),
         model_version=",".join(sorted(set(scored["model_version"]))),
         mlflow_run_id=mlflow_run.info.run_id,
-        rows_per_second=metrics.get("batch.rows_scored", 0) / seconds if seconds else 0.0,
+        task_seconds=seconds,
         peak_rss_mb=metrics.get("task.score_batch.peak_rss_mb", float("nan")),
         psi_max=metrics.get("drift.psi_max", float("nan")),
     )
@@ -172,10 +172,9 @@ def run_demo(settings: Settings) -> DemoResult:
         started = time.monotonic()
         yesterday = _scheduled_or_manual(af, SCORING_DAG, {"batch_date": days[-1]}, 900)
         _say(f"scoring: backfill of {days[0]} .. {days[-2]}")
-        before = {r.run_id for r in af.runs(SCORING_DAG, run_type="backfill")}
-        af.backfill(SCORING_DAG, f"{days[0]}T00:00:00+00:00", f"{days[-2]}T00:00:00+00:00",
-                    reprocess_behavior="completed")
-        backfilled = _wait_for_new_runs(af, SCORING_DAG, "backfill", before, len(days) - 1)
+        backfill = af.backfill(SCORING_DAG, f"{days[0]}T00:00:00+00:00",
+                               f"{days[-2]}T00:00:00+00:00", reprocess_behavior="completed")
+        backfilled = af.wait_for_backfill(backfill, timeout=1200)
         scoring_seconds = time.monotonic() - started
         scored = [_scored_day(af, settings, run) for run in [*backfilled, yesterday]]
 
@@ -192,22 +191,6 @@ def run_demo(settings: Settings) -> DemoResult:
     )
 
 
-def _wait_for_new_runs(af, dag_id: str, run_type: str, known: set[str], count: int,
-                       timeout: float = 1200):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        new = [r for r in af.runs(dag_id, run_type=run_type) if r.run_id not in known]
-        if len(new) >= count and all(r.state in ("success", "failed") for r in new):
-            break
-        time.sleep(3)
-    else:
-        raise TimeoutError(f"{dag_id}: the {run_type} runs did not finish in {timeout:.0f}s")
-    failed = [r for r in new if r.state != "success"]
-    if failed:
-        raise RuntimeError(af.failure_report(failed[0]))
-    return new
-
-
 def print_summary(settings: Settings, result: DemoResult) -> None:
     from kedro_mlops.stack.airflow import PASSWORDS_FILE, admin_credentials, airflow_home
 
@@ -215,7 +198,8 @@ def print_summary(settings: Settings, result: DemoResult) -> None:
     password_file = airflow_home(settings.state_dir) / PASSWORDS_FILE
     days = "\n".join(
         f"    ds={d.ds}  {d.rows:>6} rows  v{d.model_version}  {d.run_type:<9}  "
-        f"{d.rows_per_second:>7.0f} rows/s  peak {d.peak_rss_mb:.0f} MB  PSI max {d.psi_max:.3f}"
+        f"score_batch {d.task_seconds:4.1f} s, peak {d.peak_rss_mb:.0f} MB  "
+        f"PSI max {d.psi_max:.3f}"
         for d in result.days
     )
     print(

@@ -384,8 +384,10 @@ def test_scoring_scores_dated_batches_on_its_schedule_and_in_a_backfill(airflow_
 
     airflow.wait_for_dag(SCORING)
     airflow.unpause(SCORING)
-    airflow.backfill(SCORING, "2026-11-02T00:00:00+00:00", "2026-11-03T00:00:00+00:00")
-    backfilled = _wait_for_runs(airflow, SCORING, "backfill", 2)
+    backfill = airflow.backfill(SCORING, "2026-11-02T00:00:00+00:00",
+                                "2026-11-03T00:00:00+00:00")
+    backfilled = airflow.wait_for_backfill(backfill, timeout=900)
+    assert len(backfilled) == 2
     scheduled = _wait_for_runs(airflow, SCORING, "scheduled", 1)
 
     yesterday = _yesterday()

@@ -179,7 +179,7 @@ def drift_figure(
         counts, edges = prediction_histogram
         ax = fig.add_subplot(rows, cols, panels)
         ax.stairs(counts, edges, fill=True, color="#66c2a5")
-        ax.set_title("predicted price (batch)", fontsize=9)
+        ax.set_title("predicted price (batch; the top 1% in the last bin)", fontsize=9)
         ax.set_xlabel("USD per night", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.suptitle(f"Batch of {batch['rows']} rows vs training data ({reference['rows']} rows)")

@@ -671,3 +671,11 @@ def test_model_reference_dataset(local_mlflow, training_profile):
         MlflowModelReferenceDataset(model_name="price_model_test", alias="challenger").load()
     with pytest.raises(DatasetError, match="read-only"):
         MlflowModelReferenceDataset(model_name="price_model_test").save({})
+
+
+def test_a_batch_changed_after_its_check_fails_scoring_by_name(training, schema):
+    changed = as_text(training.head(6)).assign(minimum_nights="three")
+    scored = score_batch(FrameChunks.of(changed, 3), registered(), schema,
+                         {"model_version": "7"}, RUN)
+    with pytest.raises(ValueError, match="changed after check_batch validated it"):
+        scored.to_frame()
