@@ -207,9 +207,14 @@ def run_worker(path: str, batch_dir: Path, workdir: Path, chunk_rows: int, outpu
     import mlflow.pyfunc
     import pandas as pd
     import pyarrow.parquet as pq
-    from nyc_airbnb.datasets import AtomicParquetDataset, ChunkedCSVDataset, RegisteredModel
+    from nyc_airbnb.datasets import (
+        AtomicParquetDataset,
+        ChunkedCSVDataset,
+        ParquetPartsDataset,
+        RegisteredModel,
+    )
     from nyc_airbnb.model_contract import model_input_example
-    from nyc_airbnb.pipelines.scoring.nodes import check_batch, score_batch
+    from nyc_airbnb.pipelines.scoring.nodes import check_batch, publish_predictions, score_batch
     from nyc_airbnb.validation import (
         ID_COLUMN,
         MODEL_INPUT_COLUMNS,
@@ -237,7 +242,7 @@ def run_worker(path: str, batch_dir: Path, workdir: Path, chunk_rows: int, outpu
         batch = ChunkedCSVDataset(str(batch_dir), chunk_rows=chunk_rows).load()
         checked = check_batch(batch, model_reference, schema_params)
         checked_at = time.perf_counter()
-        scored = score_batch(batch, registered, schema_params, checked, scoring_run)
+        scored = score_batch(batch, registered, checked, scoring_run)
         chunks = 0
 
         def counted(frames):
@@ -246,7 +251,11 @@ def run_worker(path: str, batch_dir: Path, workdir: Path, chunk_rows: int, outpu
                 chunks += 1
                 yield frame
 
-        AtomicParquetDataset(str(output)).save(counted(scored))
+        # as the pipeline with one part: score_batch writes its part, publish_predictions
+        # streams the parts into the day's file
+        parts = ParquetPartsDataset(f"{output}.parts")
+        parts.save(counted(scored))
+        AtomicParquetDataset(str(output)).save(publish_predictions(parts.load()))
     else:
         files = sorted(p for p in batch_dir.glob("*.csv") if not p.name.startswith(("_", ".")))
         frame = pd.concat(

@@ -34,6 +34,7 @@ ASSETS = {
 RUNTIME_PARAMS = {
     "mlflow_experiment": "nyc_airbnb_scoring",
     "batch_date": "{{ params.batch_date or ((dag_run.data_interval_start or dag_run.run_after) | ds) }}",
+    "batch_parts": 2,
 }
 
 DOC_MD = "Score the batch of listings of one day (every CSV under incoming/ds=\u003cdate\u003e/ of the bucket) with the model registered under the `champion` alias, after checking it against the model\u0027s signature and the listing contract; write one Parquet file per day under predictions/ds=\u003cdate\u003e/ and log rows, prediction distribution and drift to MLflow.\n\nKedro project `nyc_airbnb`, pipeline `scoring`, config env `local`: one task per Kedro node. Every task logs into one MLflow run per DAG run (opened by `start_mlflow_run`, closed by `end_mlflow_run`); data passed between tasks lives under `$MLOPS_RUNS_ROOT/\u003cdag_id\u003e/\u003crun_id\u003e` on S3. Trigger params override Kedro parameters for this run only."
@@ -92,6 +93,14 @@ with DAG(
             pipeline_name=PIPELINE,
             runtime_params=RUNTIME_PARAMS,
         ),
+        "publish_predictions": KedroNodeOperator(
+            task_id="publish_predictions",
+            node_name="publish_predictions",
+            project=PROJECT,
+            pipeline_name=PIPELINE,
+            runtime_params=RUNTIME_PARAMS,
+            outlets=[ASSETS["nyc_airbnb_predictions"]],
+        ),
         "report_scoring": KedroNodeOperator(
             task_id="report_scoring",
             node_name="report_scoring",
@@ -99,18 +108,24 @@ with DAG(
             pipeline_name=PIPELINE,
             runtime_params=RUNTIME_PARAMS,
         ),
-        "score_batch": KedroNodeOperator(
+        "score_batch": KedroNodeOperator.partial(
             task_id="score_batch",
             node_name="score_batch",
             project=PROJECT,
             pipeline_name=PIPELINE,
-            runtime_params=RUNTIME_PARAMS,
-            outlets=[ASSETS["nyc_airbnb_predictions"]],
+        ).expand(
+            # fan-out (dynamic task mapping): task i of n runs the node with the runtime param
+            # batch_part=i (batch_parts=n is set for every task)
+            runtime_params=[
+                {**RUNTIME_PARAMS, "batch_part": part}
+                for part in range(RUNTIME_PARAMS["batch_parts"])
+            ]
         ),
     }
 
     start >> nodes["check_batch"]
+    nodes["score_batch"] >> nodes["publish_predictions"]
     nodes["check_batch"] >> nodes["report_scoring"]
-    nodes["score_batch"] >> nodes["report_scoring"]
+    nodes["publish_predictions"] >> nodes["report_scoring"]
     nodes["report_scoring"] >> end
     nodes["check_batch"] >> nodes["score_batch"]

@@ -52,6 +52,8 @@ class DagRunCall:
     #: Kedro runtime params set by the DAG itself (airflow.yml ``runtime_params``, rendered by
     #: Airflow) and pinned by its first task (the model version): not in the trigger form
     runtime_params: Mapping[str, Any] = field(default_factory=dict)
+    #: index of this task among the mapped copies of a fanned-out node (-1: not mapped)
+    map_index: int = -1
 
     @property
     def data_root(self) -> str:
@@ -217,10 +219,11 @@ def run_node(call: DagRunCall, node_name: str, mlflow_run_id: str) -> None:
     try:
         with kedro_session(call) as session:
             session.run(pipeline_names=[call.pipeline_name], node_names=[node_name])
+        # mapped copies of a node log the same names, one step each
         mlflow.log_metrics({
             f"task.{node_name}.seconds": time.perf_counter() - started,
             f"task.{node_name}.peak_rss_mb": _peak_rss_mb(),
-        })
+        }, step=max(call.map_index, 0))
     except Exception as error:
         figures = _error_metrics(error)
         if figures:

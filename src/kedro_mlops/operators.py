@@ -28,6 +28,11 @@ TASK_LOGGING = os.path.join(os.path.dirname(__file__), "task_logging.yml")
 PINNED_XCOM_KEY = "pinned_runtime_params"
 
 
+def _map_index(context: Any) -> int:
+    index = getattr(context.get("ti"), "map_index", None)
+    return -1 if index is None else int(index)
+
+
 def _call(
     project: KedroProject,
     pipeline_name: str,
@@ -52,6 +57,7 @@ def _call(
         params=dict(context["params"]),
         declared=frozenset(context["dag"].params.keys()),
         runtime_params=merged,
+        map_index=_map_index(context),
     )
 
 

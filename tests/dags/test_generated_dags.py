@@ -98,15 +98,33 @@ def test_scoring_runs_daily_over_data_intervals_with_one_pinned_model(dagbag):
     assert start.registered_model == {"name": conf["training"]["registered_model_name"],
                                       "alias_param": "model_alias"}
     for task in scoring.tasks:
-        assert task.runtime_params["mlflow_experiment"] == "nyc_airbnb_scoring"
+        if task.task_id != "score_batch":
+            assert task.runtime_params["mlflow_experiment"] == "nyc_airbnb_scoring"
     assert scoring.params["model_alias"] == "champion"
+
+
+def test_score_batch_fans_out_and_publish_joins_the_parts(dagbag):
+    """Dynamic task mapping: one copy of the node per part, each with its part index."""
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    scoring = dagbag.dags["nyc_airbnb_scoring"]
+    score = scoring.get_task("score_batch")
+    assert isinstance(score, MappedOperator)
+    expanded = score.expand_input.value["runtime_params"]
+    parts = expanded[0]["batch_parts"]
+    assert parts >= 2
+    assert [p["batch_part"] for p in expanded] == list(range(parts))
+    assert all(p["mlflow_experiment"] == "nyc_airbnb_scoring" for p in expanded)
+    publish = scoring.get_task("publish_predictions")
+    assert publish.upstream_task_ids == {"score_batch"}
+    assert publish.runtime_params["batch_parts"] == parts
 
 
 def _rendered_batch_date(dagbag, batch_date: str, interval_start, run_after) -> str:
     from datetime import UTC, datetime
     from types import SimpleNamespace
 
-    task = dagbag.dags["nyc_airbnb_scoring"].get_task("score_batch")
+    task = dagbag.dags["nyc_airbnb_scoring"].get_task("publish_predictions")
     dag_run = SimpleNamespace(
         data_interval_start=interval_start and datetime.fromisoformat(interval_start),
         run_after=datetime.fromisoformat(run_after).replace(tzinfo=UTC),
@@ -131,7 +149,7 @@ def test_the_batch_date_is_the_param_else_the_data_interval_else_the_trigger_day
 
 def test_assets_link_the_champion_and_the_predictions(dagbag):
     gate = dagbag.dags["nyc_airbnb_training"].get_task("evaluate_and_promote")
-    score = dagbag.dags["nyc_airbnb_scoring"].get_task("score_batch")
+    publish = dagbag.dags["nyc_airbnb_scoring"].get_task("publish_predictions")
     assert [a.name for a in gate.outlets] == ["nyc_airbnb_price_champion"]
-    assert [a.name for a in score.outlets] == ["nyc_airbnb_predictions"]
+    assert [a.name for a in publish.outlets] == ["nyc_airbnb_predictions"]
     assert gate.outlets[0].uri == "mlflow-model://nyc_airbnb_price/champion"

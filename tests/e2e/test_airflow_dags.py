@@ -423,6 +423,9 @@ def test_scoring_scores_dated_batches_on_its_schedule_and_in_a_backfill(airflow_
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(
         _scoring_run(runs["2026-11-02"].run_id).info.run_id, "drift")}
     assert artifacts == {"drift/drift_report.png", "drift/drift_report.html"}
+    # score_batch fanned out (dynamic task mapping): one task per part, joined by publish
+    tis = airflow.task_instances(SCORING, runs["2026-11-02"].run_id)
+    assert sorted(ti.map_index for ti in tis if ti.task_id == "score_batch") == [0, 1]
     assert runs["2026-11-02"].raw["run_type"] == "backfill"
     assert runs[yesterday].raw["run_type"] == "scheduled"
 

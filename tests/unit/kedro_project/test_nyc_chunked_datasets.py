@@ -263,3 +263,43 @@ def test_csv_is_read_only(tmp_path):
         ChunkedCSVDataset(path=str(tmp_path)).save(pd.DataFrame({"id": [1]}))
     with pytest.raises(DatasetError, match="chunk_rows"):
         ChunkedCSVDataset(path=str(tmp_path), chunk_rows=0)
+
+
+# --------------------------------------------------------------------------- fan-out parts
+
+
+def test_csv_part_i_of_n_is_every_nth_file_from_the_ith(tmp_path):
+    folder = tmp_path / "incoming"
+    for i in range(5):
+        _write(folder, f"part-000{i}.csv", _csv(range(i * 10, i * 10 + 3)))
+    ids = {
+        part: [int(x) for c in ChunkedCSVDataset(path=str(folder), part=part, parts=2).load()
+               for x in c["id"]]
+        for part in (0, 1)
+    }
+    assert ids == {0: [0, 1, 2, 20, 21, 22, 40, 41, 42], 1: [10, 11, 12, 30, 31, 32]}
+    # more parts than files: the last part has nothing (not an error: the others have it all)
+    spare = ChunkedCSVDataset(path=str(folder), part=5, parts=6).load()
+    assert spare.sources == [] and list(spare) == []
+    with pytest.raises(DatasetError, match="part must be in"):
+        ChunkedCSVDataset(path=str(folder), part=2, parts=2)
+
+
+def test_parts_dataset_reads_every_part_in_order_or_names_the_missing(tmp_path):
+    from nyc_airbnb.datasets import ParquetPartsDataset
+
+    root = tmp_path / "scored_parts"
+    ParquetPartsDataset(path=str(root), part=2, parts=3).save(_frame(200, 4))
+    ParquetPartsDataset(path=str(root), part=0, parts=3).save(_frame(0, 5))
+    reader = ParquetPartsDataset(path=str(root), parts=3)
+    with pytest.raises(DatasetError, match=r"Parts \[1\] of 3 are missing"):
+        reader.load()
+    assert not reader.exists()
+    ParquetPartsDataset(path=str(root), part=1, parts=3).save(iter([_frame(100, 2),
+                                                                   _frame(102, 1)]))
+    loaded = reader.load().to_frame()
+    assert loaded["id"].tolist() == [*range(5), 100, 101, 102, *range(200, 204)]
+    # a part beyond `parts` (left by another run shape) is never read
+    ParquetPartsDataset(path=str(root), part=3, parts=4).save(_frame(900, 1))
+    assert len(reader.load().to_frame()) == 12
+    assert _leftovers(tmp_path) == []

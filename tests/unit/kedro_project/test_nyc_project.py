@@ -49,7 +49,8 @@ def test_registered_pipelines():
         "scoring",
         "price_reference",
     }
-    assert _names(pipelines["scoring"]) == {"check_batch", "score_batch", "report_scoring"}
+    assert _names(pipelines["scoring"]) == {"check_batch", "score_batch", "publish_predictions",
+                                            "report_scoring"}
     assert "build_price_reference" in _names(pipelines["price_reference"])
     assert _names(pipelines["data_processing"]) == {
         "data_processing.validate_raw_listings",
@@ -140,6 +141,10 @@ def test_every_produced_dataset_is_under_data_root():
         "batch_check",
     } <= rooted
     assert not any(p.startswith(root) for n, p in paths.items() if n in LAKE_FILES)
+    # the parts of parallel scoring tasks are the run's own data
+    assert conf["scored_parts"]["path"] == f"{root}/07_model_output/scored_parts"
+    parts = _catalog_conf({"data_root": root, "batch_part": 1, "batch_parts": 3})
+    assert (parts["scored_parts"]["part"], parts["scoring_batch_part"]["parts"]) == (1, 3)
     assert not any(p.startswith(root) for n, p in paths.items() if n in LOCAL_FILES)
 
     catalog = DataCatalog.from_config(conf)  # S3 datasets build without touching the network

@@ -26,6 +26,7 @@ from nyc_airbnb.datasets import (
     ChunkedCSVDataset,
     MlflowModelReferenceDataset,
     MlflowRegisteredModelDataset,
+    ParquetPartsDataset,
     RegisteredModel,
 )
 from nyc_airbnb.model_contract import model_signature
@@ -179,7 +180,7 @@ def test_scoring_feeds_the_model_the_columns_of_the_checked_signature(training, 
     inputs = ["id", "room_type", "minimum_nights", "latitude", "longitude"]
     model = FakeModel()
     check = {"model_version": "7", "inputs": inputs}
-    score_batch(chunks_of(training.head(12), 5), registered(model), schema, check, RUN).to_frame()
+    score_batch(chunks_of(training.head(12), 5), registered(model), check, RUN).to_frame()
     assert [list(call.columns) for call in model.calls] == [inputs] * 3
 
 
@@ -190,8 +191,8 @@ def test_scoring_in_chunks_equals_scoring_at_once(training, schema):
     batch = training.head(230)
     check = {"model_version": "7"}
     many_model, once_model = FakeModel(), FakeModel()
-    many = score_batch(chunks_of(batch, 50), registered(many_model), schema, check, RUN)
-    once = score_batch(chunks_of(batch, 1000), registered(once_model), schema, check, RUN)
+    many = score_batch(chunks_of(batch, 50), registered(many_model), check, RUN)
+    once = score_batch(chunks_of(batch, 1000), registered(once_model), check, RUN)
     assert many_model.calls == []  # lazy: nothing is scored before the output is written
     many_frame, once_frame = many.to_frame(), once.to_frame()
     assert len(many_model.calls) == 5 and len(once_model.calls) == 1
@@ -210,7 +211,7 @@ def test_scoring_in_chunks_equals_scoring_at_once(training, schema):
 def test_the_model_gets_the_typed_model_columns_only(training, schema):
     model = FakeModel()
     batch = training.head(12)  # price, host_id, host_name, neighbourhood: not model inputs
-    score_batch(chunks_of(batch, 5), registered(model), schema, {"model_version": "7"},
+    score_batch(chunks_of(batch, 5), registered(model), {"model_version": "7"},
                 RUN).to_frame()
     assert len(model.calls) == 3
     for given in model.calls:
@@ -226,7 +227,7 @@ def test_an_empty_chunk_is_not_sent_to_the_model(training, schema):
     chunks = FrameChunks(lambda: iter([batch.iloc[:0], batch.iloc[:3], batch.iloc[3:3],
                                        batch.iloc[3:]]))
     model = FakeModel()
-    scored = score_batch(chunks, registered(model), schema, {"model_version": "7"}, RUN)
+    scored = score_batch(chunks, registered(model), {"model_version": "7"}, RUN)
     assert [len(c) for c in scored] == [3, 3]  # no empty chunk for the Parquet writer either
     assert scored.to_frame()["id"].tolist() == training.head(6)["id"].tolist()
     assert [len(call) for call in model.calls] == [3, 3, 3, 3]
@@ -242,7 +243,7 @@ def test_model_output_mismatch_is_an_error(training, schema):
             return super().predict(data).iloc[1:]
 
     for model in (Shuffling(), Dropping()):
-        scored = score_batch(chunks_of(training.head(5), 5), registered(model), schema,
+        scored = score_batch(chunks_of(training.head(5), 5), registered(model),
                              {"model_version": "7"}, RUN)
         with pytest.raises(ValueError, match="do not match the batch rows"):
             scored.to_frame()
@@ -251,7 +252,7 @@ def test_model_output_mismatch_is_an_error(training, schema):
 def test_version_mismatch_between_check_and_model_is_an_error(training, schema):
     model = FakeModel()
     with pytest.raises(ValueError, match="checked for model version 6 but version 7 was loaded"):
-        score_batch(chunks_of(training.head(5), 5), registered(model), schema,
+        score_batch(chunks_of(training.head(5), 5), registered(model),
                     {"model_version": "6"}, RUN)
     assert model.calls == []
 
@@ -269,7 +270,7 @@ def test_report_metrics(training, training_profile, schema):
     sources = ["s3://lake/ds=1/a.csv", "s3://lake/ds=1/b.csv"]
     reference = model_reference(training_profile)
     check = check_batch(chunks_of(batch, 300, sources), reference, schema)
-    scored = score_batch(chunks_of(batch, 300), registered(), schema, check, RUN)
+    scored = score_batch(chunks_of(batch, 300), registered(), check, RUN)
     metrics, figure, page = report_scoring(scored, check, reference, DRIFT)
     values = _metric_values(metrics)
     predictions = (100.0 + batch["minimum_nights"]).to_numpy(dtype="float64")
@@ -299,7 +300,7 @@ def test_report_shows_drift_of_a_shifted_batch(training, training_profile, schem
     batch = batch.assign(latitude=batch["latitude"] + 0.05)  # 5.5 km north
     reference = model_reference(training_profile)
     check = check_batch(chunks_of(batch, 300), reference, schema)
-    scored = score_batch(chunks_of(batch, 300), registered(), schema, check, RUN)
+    scored = score_batch(chunks_of(batch, 300), registered(), check, RUN)
     metrics, _, page = report_scoring(scored, check, reference, DRIFT)
     values = _metric_values(metrics)
     assert values["drift.psi.latitude"] > 0.25
@@ -312,7 +313,7 @@ def test_report_shows_drift_of_a_shifted_batch(training, training_profile, schem
 def test_report_without_a_training_profile(training, schema):
     batch = training.head(40)
     check = check_batch(chunks_of(batch, 15), model_reference(None), schema)
-    scored = score_batch(chunks_of(batch, 15), registered(), schema, check, RUN)
+    scored = score_batch(chunks_of(batch, 15), registered(), check, RUN)
     metrics, figure, page = report_scoring(scored, check, model_reference(None), DRIFT)
     values = _metric_values(metrics)
     assert not any(k.startswith("drift.") for k in values)
@@ -337,6 +338,7 @@ class Batch:
         self.incoming = self.lake / "incoming" / f"ds={DATE}"
         self.predictions = self.lake / "predictions" / f"ds={DATE}" / "predictions.parquet"
         self.reporting = root / "08_reporting"
+        self.parts = root / "07_model_output" / "scored_parts"
         self.incoming.mkdir(parents=True)
 
     def write(self, name: str, listings: pd.DataFrame) -> Path:
@@ -347,10 +349,14 @@ class Batch:
     def url(self, name: str) -> str:
         return f"file://{self.incoming / name}"
 
-    def catalog(self, schema_params, *, chunk_rows=50, model=None, profile=None) -> DataCatalog:
+    def catalog(self, schema_params, *, chunk_rows=50, model=None, profile=None, part=0,
+                parts=1) -> DataCatalog:
         return DataCatalog(
             {
                 "scoring_batch": ChunkedCSVDataset(path=str(self.incoming), chunk_rows=chunk_rows),
+                "scoring_batch_part": ChunkedCSVDataset(
+                    path=str(self.incoming), chunk_rows=chunk_rows, part=part, parts=parts),
+                "scored_parts": ParquetPartsDataset(path=str(self.parts), part=part, parts=parts),
                 "scoring_model": MemoryDataset(registered(model), copy_mode="assign"),
                 "scoring_model_reference": MemoryDataset(model_reference(profile),
                                                          copy_mode="assign"),
@@ -410,6 +416,49 @@ def test_pipeline_scores_every_part_file(tmp_path, training, training_profile, s
     page = (batch.reporting / "drift_report.html").read_text(encoding="utf-8")
     assert "<img" in page and batch.url("part-0002.csv") in page
     assert (batch.reporting / "drift_report.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_score_batch_fans_out_over_the_files_and_publish_joins_the_parts(
+    tmp_path, training, training_profile, schema
+):
+    """Three scoring tasks over two files (one task gets none): the day's file holds every
+    row once, in file order, as with one task."""
+    batch = Batch(tmp_path)
+    files = [training.iloc[0:40], training.iloc[40:65]]
+    for i, rows in enumerate(files):
+        batch.write(f"part-000{i}.csv", rows)
+    pipeline = create_pipeline()
+    first = batch.catalog(schema, chunk_rows=15, profile=training_profile)
+    SequentialRunner().run(pipeline.only_nodes("check_batch"), first)
+    models = []
+    for part in range(3):
+        model = FakeModel()
+        models.append(model)
+        catalog = batch.catalog(schema, chunk_rows=15, model=model, part=part, parts=3)
+        SequentialRunner().run(pipeline.only_nodes("score_batch"), catalog)
+    assert [len(m.calls) for m in models] == [3, 2, 0]  # files 0 and 1; part 2 has none
+    assert sorted(p.name for p in batch.parts.iterdir()) == [
+        "part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    last = batch.catalog(schema, chunk_rows=15, profile=training_profile, parts=3)
+    SequentialRunner().run(pipeline.from_nodes("publish_predictions"), last)
+
+    scored = pd.read_parquet(batch.predictions)
+    assert scored["id"].tolist() == pd.concat(files)["id"].tolist()
+    assert list(scored.columns) == SCORED_COLUMNS
+    assert _metric_values(last.load("scoring_metrics"))["batch.rows_scored"] == 65
+
+
+def test_publish_refuses_when_a_part_is_missing(tmp_path, training, schema):
+    batch = Batch(tmp_path)
+    batch.write("part-0000.csv", training.head(10))
+    pipeline = create_pipeline()
+    SequentialRunner().run(pipeline.only_nodes("check_batch"), batch.catalog(schema))
+    SequentialRunner().run(pipeline.only_nodes("score_batch"),
+                           batch.catalog(schema, part=0, parts=2))
+    with pytest.raises(DatasetError, match=r"Parts \[1\] of 2 are missing"):
+        SequentialRunner().run(pipeline.from_nodes("publish_predictions"),
+                               batch.catalog(schema, parts=2))
+    assert not batch.predictions.exists()
 
 
 def test_pipeline_rerun_replaces_the_partition(tmp_path, training, schema):
@@ -675,7 +724,7 @@ def test_model_reference_dataset(local_mlflow, training_profile):
 
 def test_a_batch_changed_after_its_check_fails_scoring_by_name(training, schema):
     changed = as_text(training.head(6)).assign(minimum_nights="three")
-    scored = score_batch(FrameChunks.of(changed, 3), registered(), schema,
+    scored = score_batch(FrameChunks.of(changed, 3), registered(),
                          {"model_version": "7"}, RUN)
     with pytest.raises(ValueError, match="changed after check_batch validated it"):
         scored.to_frame()

@@ -1,6 +1,6 @@
 """Project datasets (datasets may talk to MLflow and storage; nodes may not)."""
 
-from .atomic_parquet import AtomicParquetDataset
+from .atomic_parquet import AtomicParquetDataset, ParquetPartsDataset
 from .chunked_csv import BatchNotFoundError, ChunkedCSVDataset
 from .registered_model_dataset import (
     MlflowActiveRunDataset,
@@ -19,6 +19,7 @@ __all__ = [
     "MlflowModelReferenceDataset",
     "MlflowRegisteredModelDataset",
     "ModelNotInRegistryError",
+    "ParquetPartsDataset",
     "RegisteredModel",
     "resolve_model_version",
 ]

@@ -44,6 +44,8 @@ class ChunkedCSVDataset(AbstractDataset[None, FrameChunks]):
           type: nyc_airbnb.datasets.ChunkedCSVDataset
           path: s3://mlops/incoming/ds=${runtime_params:batch_date}
           chunk_rows: 50000
+          part: 0    # with parts: n, this dataset is the files i, i + n, i + 2n...
+          parts: 1
     """
 
     def __init__(
@@ -51,6 +53,8 @@ class ChunkedCSVDataset(AbstractDataset[None, FrameChunks]):
         path: str,
         chunk_rows: int = 50_000,
         suffix: str = ".csv",
+        part: int = 0,
+        parts: int = 1,
         load_args: dict[str, Any] | None = None,
         storage_options: dict[str, Any] | None = None,
         credentials: dict[str, Any] | None = None,
@@ -58,7 +62,10 @@ class ChunkedCSVDataset(AbstractDataset[None, FrameChunks]):
     ) -> None:
         if chunk_rows < 1:
             raise DatasetError(f"chunk_rows must be at least 1, got {chunk_rows}")
+        if not 0 <= int(part) < int(parts):
+            raise DatasetError(f"part must be in [0, parts), got part={part}, parts={parts}")
         self._path = path.rstrip("/")
+        self._part, self._parts = int(part), int(parts)
         self._chunk_rows = chunk_rows
         self._suffix = suffix
         self._load_args = {"dtype": "string", "encoding": "utf-8", **(load_args or {})}
@@ -87,8 +94,11 @@ class ChunkedCSVDataset(AbstractDataset[None, FrameChunks]):
                 f"No '*{self._suffix}' file under {self._path}: nothing to score for this date "
                 "yet. Upstream jobs (or `python -m nyc_airbnb.batches`) write batches there."
             )
-        urls = [self._url(f) for f in files]
-        return FrameChunks(lambda: self._read(files), sources=urls)
+        # part i of n: every n-th file from the i-th, so n tasks can share a batch (fan-out);
+        # a part may get no file when the batch has fewer files than parts
+        mine = files[self._part :: self._parts]
+        urls = [self._url(f) for f in mine]
+        return FrameChunks(lambda: self._read(mine), sources=urls)
 
     def _read(self, files: list[str]) -> Iterator[pd.DataFrame]:
         for path in files:
@@ -155,4 +165,5 @@ class ChunkedCSVDataset(AbstractDataset[None, FrameChunks]):
         return bool(self._files())
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": self._path, "chunk_rows": self._chunk_rows, "suffix": self._suffix}
+        return {"path": self._path, "chunk_rows": self._chunk_rows, "suffix": self._suffix,
+                "part": f"{self._part}/{self._parts}"}

@@ -152,7 +152,6 @@ def check_batch(
 def score_batch(
     batch: Iterable[pd.DataFrame],
     registered_model: Any,
-    schema_params: dict,
     batch_check: Mapping[str, Any],
     scoring_run: Mapping[str, Any],
 ) -> FrameChunks:
@@ -173,6 +172,17 @@ def score_batch(
     dtypes = {c: LISTING_COLUMNS[c].dtype for c in inputs if c in LISTING_COLUMNS}
     run_id = scoring_run.get("run_id")
 
+    def output(ids, predictions) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                ID_COLUMN: np.asarray(ids, dtype="int64"),
+                PREDICTION_COLUMN: np.asarray(predictions, dtype="float64"),
+                "model_name": registered_model.name,
+                "model_version": str(registered_model.version),
+                "scoring_run_id": run_id,
+            }
+        )
+
     def score(chunk: pd.DataFrame) -> pd.DataFrame:
         # check_batch has validated every row of these files: only the types are restored here
         # (a second pandera pass cost a third of the scoring time; the model's own first node
@@ -183,25 +193,32 @@ def score_batch(
             raise ValueError(
                 f"The batch changed after check_batch validated it ({err}): re-run the DAG run"
             ) from err
-        predictions = pd.DataFrame(registered_model.predict(validated[inputs]))
+        predictions = pd.DataFrame(registered_model.predict(validated))
         if len(predictions) != len(validated) or not np.array_equal(
             predictions[ID_COLUMN].to_numpy(), validated[ID_COLUMN].to_numpy()
         ):
             raise ValueError("The model returned predictions that do not match the batch rows")
-        return pd.DataFrame(
-            {
-                ID_COLUMN: validated[ID_COLUMN].to_numpy(dtype="int64"),
-                PREDICTION_COLUMN: predictions[PREDICTION_COLUMN].to_numpy(dtype="float64"),
-                "model_name": registered_model.name,
-                "model_version": str(registered_model.version),
-                "scoring_run_id": run_id,
-            }
-        )
+        return output(validated[ID_COLUMN], predictions[PREDICTION_COLUMN])
 
-    # a header-only part file gives a chunk of 0 rows: the model refuses empty input (its first
-    # node requires a row) and a 0-row chunk would fix the Parquet schema with null-typed columns
-    return FrameChunks(lambda: (score(chunk) for chunk in batch if len(chunk)),
-                       getattr(batch, "sources", []))
+    def scored_chunks():
+        produced = False
+        # a header-only part file gives a chunk of 0 rows: the model refuses empty input (its
+        # first node requires a row)
+        for chunk in batch:
+            if len(chunk):
+                produced = True
+                yield score(chunk)
+        if not produced:  # a fanned-out part without a file: an empty part, typed like the rest
+            yield output([], [])
+
+    return FrameChunks(scored_chunks, getattr(batch, "sources", []))
+
+
+def publish_predictions(scored_parts: Iterable[pd.DataFrame]) -> FrameChunks:
+    """The parts scored by parallel tasks as one table, streamed chunk by chunk (the catalog
+    writes it as the day's single Parquet file); empty parts add nothing."""
+    return FrameChunks(lambda: (chunk for chunk in scored_parts if len(chunk)),
+                       getattr(scored_parts, "sources", []))
 
 
 def _prediction_summary(predictions: np.ndarray) -> dict[str, float]:

@@ -1,13 +1,17 @@
 """scoring pipeline: a dated batch of raw-schema listings -> checked -> scored -> reported.
 
     scoring_batch (CSV files) --check_batch--> batch_check
-                              --score_batch--> scored_batch (Parquet, one file per date)
-                                               --report_scoring--> metrics, drift plot + HTML
+    scoring_batch_part        --score_batch--> scored_parts (one part per task)
+    scored_parts              --publish_predictions--> scored_batch (Parquet, one file per day)
+    scored_batch              --report_scoring--> metrics, drift plot + HTML
+
+`score_batch` can run as several tasks (runtime params batch_part / batch_parts: each scores
+every n-th file of the day); `publish_predictions` joins their parts into the day's file.
 """
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from .nodes import check_batch, report_scoring, score_batch
+from .nodes import check_batch, publish_predictions, report_scoring, score_batch
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -22,14 +26,19 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 score_batch,
                 inputs=[
-                    "scoring_batch",
+                    "scoring_batch_part",
                     "scoring_model",
-                    "params:listing_schema",
                     "batch_check",
                     "scoring_run",
                 ],
-                outputs="scored_batch",
+                outputs="scored_parts",
                 name="score_batch",
+            ),
+            node(
+                publish_predictions,
+                inputs="scored_parts",
+                outputs="scored_batch",
+                name="publish_predictions",
             ),
             node(
                 report_scoring,
