@@ -430,7 +430,7 @@ class AirflowClient:
         """
         t0 = time.monotonic()
         deadline = t0 + timeout
-        seen: dict[str, tuple[str | None, int]] = {}
+        seen: dict[str, tuple[str | None, int]] = {}  # by task id, [map index] when mapped
         run_state = None
         while True:
             run = self.get_run(dag_id, run_id)
@@ -442,10 +442,11 @@ class AirflowClient:
             tis = self.task_instances(dag_id, run_id)
             for ti in tis:
                 key = (ti.state, ti.try_number)
-                if seen.get(ti.task_id) != key:
-                    seen[ti.task_id] = key
+                name = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
+                if seen.get(name) != key:
+                    seen[name] = key
                     self._progress(
-                        f"  {ti.task_id}: {ti.state} (try {ti.try_number}/{ti.max_tries + 1}) "
+                        f"  {name}: {ti.state} (try {ti.try_number}/{ti.max_tries + 1}) "
                         f"(+{time.monotonic() - t0:.0f}s)"
                     )
             if run.state in TERMINAL_RUN_STATES:
