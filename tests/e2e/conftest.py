@@ -81,3 +81,13 @@ def stack(tmp_path_factory, system_postgres) -> Settings:
             stop_services(settings)
         finally:
             drop_databases(settings.postgres_url, [settings.mlflow_db, settings.airflow_db])
+
+
+@pytest.fixture(scope="module")
+def mlflow_client(stack):
+    """A client of the session stack's MLflow server, also set as the tracking URI."""
+    import mlflow
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", stack.mlflow_tracking_uri)
+        yield mlflow.MlflowClient(stack.mlflow_tracking_uri)

@@ -38,15 +38,6 @@ def kedro_run(stack, *args: str, **params: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def mlflow_client(stack):
-    import mlflow
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", stack.mlflow_tracking_uri)
-        yield mlflow.MlflowClient(stack.mlflow_tracking_uri)
-
-
-@pytest.fixture(scope="module")
 def trained(stack, mlflow_client, tmp_path_factory):
     data_root = tmp_path_factory.mktemp("kedro-data")
     result = kedro_run(stack, run_name="e2e_train", data_root=str(data_root))

@@ -35,15 +35,6 @@ START_TIMEOUT = 180  # seconds for the server to download the model, load it and
 
 
 @pytest.fixture(scope="module")
-def mlflow_client(stack):
-    import mlflow
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", stack.mlflow_tracking_uri)
-        yield mlflow.MlflowClient(stack.mlflow_tracking_uri)
-
-
-@pytest.fixture(scope="module")
 def champion(stack, mlflow_client, tmp_path_factory):
     """A version trained by a real (cheap) `kedro run`, registered, with the champion alias."""
     import mlflow

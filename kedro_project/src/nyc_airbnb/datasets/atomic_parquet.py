@@ -9,13 +9,13 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from kedro.io import AbstractDataset, DatasetError
 
 from nyc_airbnb.chunks import FrameChunks
+from nyc_airbnb.datasets.filesystem import open_filesystem
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +68,7 @@ class AtomicParquetDataset(AbstractDataset[Iterable[pd.DataFrame], FrameChunks])
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self._filepath = filepath
-        self._fs, self._path = fsspec.core.url_to_fs(
-            filepath, **{**(storage_options or {}), **(credentials or {})}
-        )
-        protocols = self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
-        self._local = "file" in protocols
+        self._fs, self._path, self._local = open_filesystem(filepath, storage_options, credentials)
         self._load_args = {"batch_size": 50_000, **(load_args or {})}
         self._save_args = {"compression": "snappy", **(save_args or {})}
         self.metadata = metadata
@@ -127,11 +123,8 @@ class ParquetPartsDataset(AbstractDataset[Iterable[pd.DataFrame], FrameChunks]):
             raise DatasetError(f"part must be in [0, parts), got part={part}, parts={parts}")
         self._url = path.rstrip("/")
         self._part, self._n_parts = int(part), int(parts)
-        self._fs, self._root = fsspec.core.url_to_fs(
-            self._url, **{**(storage_options or {}), **(credentials or {})}
-        )
-        protocols = self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
-        self._local = "file" in protocols
+        self._fs, self._root, self._local = open_filesystem(self._url, storage_options,
+                                                            credentials)
         self._load_args = {"batch_size": 50_000, **(load_args or {})}
         self._save_args = {"compression": "snappy", **(save_args or {})}
         self.metadata = metadata

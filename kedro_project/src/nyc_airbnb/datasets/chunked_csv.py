@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
-import fsspec
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
 from nyc_airbnb.chunks import FrameChunks
+from nyc_airbnb.datasets.filesystem import open_filesystem
 from nyc_airbnb.validation import DataValidationError, ValidationFailure
 
 
@@ -69,9 +69,7 @@ class ChunkedCSVDataset(AbstractDataset[None, FrameChunks]):
         self._chunk_rows = chunk_rows
         self._suffix = suffix
         self._load_args = {"dtype": "string", "encoding": "utf-8", **(load_args or {})}
-        self._fs, self._root = fsspec.core.url_to_fs(
-            self._path, **{**(storage_options or {}), **(credentials or {})}
-        )
+        self._fs, self._root, _ = open_filesystem(self._path, storage_options, credentials)
         self.metadata = metadata
 
     def _files(self) -> list[str]:
