@@ -22,6 +22,7 @@ from kedro.framework.startup import bootstrap_project
 from kedro.io.core import get_filepath_str
 
 from kedro_mlops import dag_run_tracking, plain_pipelines
+from kedro_mlops.node_timing import node_timer
 from kedro_mlops.project import KedroProject, lake_root, run_data_root
 
 log = logging.getLogger(__name__)
@@ -219,11 +220,14 @@ def run_node(call: DagRunCall, node_name: str, mlflow_run_id: str) -> None:
     try:
         with kedro_session(call) as session:
             session.run(pipeline_names=[call.pipeline_name], node_names=[node_name])
-        # mapped copies of a node log the same names, one step each
-        mlflow.log_metrics({
+        figures = {
             f"task.{node_name}.seconds": time.perf_counter() - started,
             f"task.{node_name}.peak_rss_mb": _peak_rss_mb(),
-        }, step=max(call.map_index, 0))
+        }
+        if node_name in node_timer.seconds:
+            figures[f"task.{node_name}.node_seconds"] = node_timer.seconds[node_name]
+        # mapped copies of a node log the same names, one step each
+        mlflow.log_metrics(figures, step=max(call.map_index, 0))
     except Exception as error:
         figures = _error_metrics(error)
         if figures:
