@@ -287,13 +287,40 @@ def validate(df: pd.DataFrame, schema: pa.DataFrameSchema, dataset: str) -> pd.D
     Raises:
         DataValidationError: listing each failing column and rule.
     """
+    fractions = _fractional_integers(df, schema)
     try:
-        return schema.validate(df, lazy=True)
+        validated = schema.validate(df, lazy=True)
     except SchemaErrors as err:
         index = err.failure_cases["index"].dropna()
+        failures = _summarise(err, len(df))
+        seen = {f.column for f in fractions}
         raise DataValidationError(
-            dataset, _summarise(err, len(df)), rows_failed=int(index.nunique())
+            dataset, fractions + [f for f in failures if f.column not in seen],
+            rows_failed=int(index.nunique()),
         ) from None
+    if fractions:
+        raise DataValidationError(dataset, fractions)
+    return validated
+
+
+def _fractional_integers(
+    df: pd.DataFrame, schema: pa.DataFrameSchema, max_examples: int = 3
+) -> list[ValidationFailure]:
+    """Integer columns read as floats with a fraction (an id 12345.5): pandera's coercion would
+    cut the fraction off silently."""
+    failures = []
+    for name, column in schema.columns.items():
+        if str(column.dtype) != "int64" or name not in df or df[name].dtype.kind != "f":
+            continue
+        values = df[name]
+        bad = values[values.notna() & (values % 1 != 0)]
+        if len(bad):
+            examples = tuple(_plain(v) for v in bad.drop_duplicates().head(max_examples))
+            failures.append(ValidationFailure(
+                name, "wrong dtype, cannot convert to int64 (not a whole number)", len(bad),
+                examples,
+            ))
+    return failures
 
 
 def validate_model_input(
