@@ -54,12 +54,14 @@ MODEL_INPUT_COLUMNS: list[str] = [c for c, s in LISTING_COLUMNS.items() if s.mod
 
 @dataclass(frozen=True)
 class ValidationFailure:
-    """One failed rule: which column (None for the whole table), which check, on how many rows."""
+    """One failed rule: which column (None for the whole table), which check, on how many rows,
+    and in which files (when the data came from files)."""
 
     column: str | None
     check: str
     n_failures: int = 0
     examples: tuple[Any, ...] = field(default_factory=tuple)
+    files: tuple[str, ...] = field(default_factory=tuple)
 
     def describe(self) -> str:
         where = f"column '{self.column}'" if self.column else "table"
@@ -69,7 +71,20 @@ class ValidationFailure:
             if self.examples:
                 text += ", e.g. " + ", ".join(repr(e) for e in self.examples)
             text += ")"
+        if self.files:
+            text += " in " + name_files(self.files)
         return text
+
+
+MAX_FILES_NAMED = 3
+
+
+def name_files(files: Iterable[str]) -> str:
+    """``file a, b and 2 more``: the first few files of a list, for a one-line message."""
+    files = list(files)
+    named = ", ".join(files[:MAX_FILES_NAMED])
+    more = len(files) - MAX_FILES_NAMED
+    return f"file(s) {named}" + (f" and {more} more" if more > 0 else "")
 
 
 class DataValidationError(ValueError):
@@ -105,13 +120,32 @@ def _is_iso_date(series: pd.Series) -> pd.Series:
     return series.isna() | parsed.notna()
 
 
+def _bounds_check(
+    schema_params: Mapping[str, Any], name: str, default: tuple[float, float], what: str
+) -> pa.Check:
+    """``in_range`` on the ``schema_params[name]`` bounds ({min, max}), named for the reader; the
+    plain ``default`` range where the parameters set none (models logged before they existed)."""
+    bounds = schema_params.get(name)
+    if not bounds:
+        return pa.Check.in_range(*default)
+    low, high = bounds["min"], bounds["max"]
+    return pa.Check.in_range(low, high, error=f"{what}: between {low:g} and {high:g}")
+
+
 def _column_checks(name: str, schema_params: Mapping[str, Any]) -> list[pa.Check]:
+    max_nights = schema_params.get("max_minimum_nights")
     checks = {
         "neighbourhood_group": [pa.Check.isin(list(schema_params["boroughs"]))],
         "room_type": [pa.Check.isin(list(schema_params["room_types"]))],
-        "latitude": [pa.Check.in_range(-90.0, 90.0)],
-        "longitude": [pa.Check.in_range(-180.0, 180.0)],
-        "minimum_nights": [pa.Check.ge(1)],
+        "latitude": [
+            _bounds_check(schema_params, "latitude", (-90.0, 90.0), "in New York City")
+        ],
+        "longitude": [
+            _bounds_check(schema_params, "longitude", (-180.0, 180.0), "in New York City")
+        ],
+        "minimum_nights": [pa.Check.ge(1)]
+        + ([pa.Check.le(max_nights, error=f"plausible: at most {max_nights:g} nights")]
+           if max_nights else []),
         "number_of_reviews": [pa.Check.ge(0)],
         "reviews_per_month": [pa.Check.ge(0)],
         "calculated_host_listings_count": [pa.Check.ge(0)],
@@ -135,7 +169,9 @@ def listing_schema(
     """Schema of raw listing rows (as read from CSV).
 
     Args:
-        schema_params: ``params:listing_schema`` (allowed ``boroughs`` and ``room_types``).
+        schema_params: ``params:listing_schema``: allowed ``boroughs`` and ``room_types``; and,
+            when set, the New York City box (``latitude``, ``longitude``: {min, max}) and
+            ``max_minimum_nights`` (values beyond are wrong data, not listings).
         price: "required" (training data: present, numeric, no nulls, >= 0) or "optional"
             (scoring / inference input: may be absent or null).
         columns: the listing columns to require; all raw columns by default.
@@ -189,6 +225,9 @@ def clean_listing_schema(
 # --------------------------------------------------------------------------- validation
 
 
+NOT_NULLABLE = "null values are not allowed"
+
+
 def _summarise(err: SchemaErrors, n_rows: int, max_examples: int = 3) -> list[ValidationFailure]:
     cases = err.failure_cases.copy()
     check = cases["check"].astype(str)
@@ -212,17 +251,26 @@ def _summarise(err: SchemaErrors, n_rows: int, max_examples: int = 3) -> list[Va
         if column == "":
             failures.append(ValidationFailure(None, f"{check_name} (got {n_rows})"))
             continue
+        values = group["failure_case"]
         if check_name.startswith("coerce_dtype("):
+            # an int64 column cannot hold a null: pandera reports an empty field as a failed
+            # conversion, but it is a missing value
+            nulls = values.isna()
+            if nulls.any():
+                failures.append(ValidationFailure(column, NOT_NULLABLE, int(nulls.sum())))
+                if nulls.all():
+                    continue
+                values = values[~nulls]
             text = f"wrong dtype, cannot convert to {check_name[13:-1].strip(chr(39))}"
         elif check_name.startswith("dtype("):
             text = f"wrong dtype, expected {check_name[6:-1].strip(chr(39))}"
         else:
             text = {
-                "not_nullable": "null values are not allowed",
+                "not_nullable": NOT_NULLABLE,
                 "field_uniqueness": "values must be unique",
             }.get(check_name, check_name)
-        values = group["failure_case"]
-        examples = tuple(_plain(v) for v in values.drop_duplicates().head(max_examples))
+        examples = () if check_name == "not_nullable" else tuple(
+            _plain(v) for v in values.drop_duplicates().head(max_examples))
         failures.append(ValidationFailure(column, text, len(values), examples))
     return failures
 
@@ -239,13 +287,40 @@ def validate(df: pd.DataFrame, schema: pa.DataFrameSchema, dataset: str) -> pd.D
     Raises:
         DataValidationError: listing each failing column and rule.
     """
+    fractions = _fractional_integers(df, schema)
     try:
-        return schema.validate(df, lazy=True)
+        validated = schema.validate(df, lazy=True)
     except SchemaErrors as err:
         index = err.failure_cases["index"].dropna()
+        failures = _summarise(err, len(df))
+        seen = {f.column for f in fractions}
         raise DataValidationError(
-            dataset, _summarise(err, len(df)), rows_failed=int(index.nunique())
+            dataset, fractions + [f for f in failures if f.column not in seen],
+            rows_failed=int(index.nunique()),
         ) from None
+    if fractions:
+        raise DataValidationError(dataset, fractions)
+    return validated
+
+
+def _fractional_integers(
+    df: pd.DataFrame, schema: pa.DataFrameSchema, max_examples: int = 3
+) -> list[ValidationFailure]:
+    """Integer columns read as floats with a fraction (an id 12345.5): pandera's coercion would
+    cut the fraction off silently."""
+    failures = []
+    for name, column in schema.columns.items():
+        if str(column.dtype) != "int64" or name not in df or df[name].dtype.kind != "f":
+            continue
+        values = df[name]
+        bad = values[values.notna() & (values % 1 != 0)]
+        if len(bad):
+            examples = tuple(_plain(v) for v in bad.drop_duplicates().head(max_examples))
+            failures.append(ValidationFailure(
+                name, "wrong dtype, cannot convert to int64 (not a whole number)", len(bad),
+                examples,
+            ))
+    return failures
 
 
 def validate_model_input(
@@ -258,6 +333,34 @@ def validate_model_input(
     """
     schema = listing_schema(schema_params, price="optional", columns=MODEL_INPUT_COLUMNS)
     return validate(listings, schema, dataset=dataset)
+
+
+# --------------------------------------------------------------------------- plausibility
+
+
+def check_price_scale(prices: pd.Series, bounds: Mapping[str, float], dataset: str) -> float:
+    """The median price, if it is a plausible nightly price in US dollars.
+
+    Every price can be valid on its own while the column means something else: prices in cents
+    are all 100 times too high, and the cleaning bounds would silently drop most rows.
+
+    Raises:
+        DataValidationError: naming the price column and the median rule.
+    """
+    median = float(prices.median())
+    low, high = float(bounds["min"]), float(bounds["max"])
+    if not low <= median <= high:
+        hint = (" (prices in cents? divide them by 100)" if median > high
+                else " (prices in another unit? give US dollars per night)")
+        raise DataValidationError(
+            dataset,
+            [ValidationFailure(
+                PRICE_COLUMN,
+                f"median price {median:g} is not a plausible nightly price in US dollars "
+                f"(price_median rule: between {low:g} and {high:g}){hint}",
+            )],
+        )
+    return median
 
 
 # --------------------------------------------------------------------------- drift

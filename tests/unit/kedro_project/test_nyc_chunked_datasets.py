@@ -11,7 +11,13 @@ import pyarrow.parquet as pq
 import pytest
 from kedro.io import DatasetError
 from nyc_airbnb.chunks import FrameChunks
-from nyc_airbnb.datasets import AtomicParquetDataset, BatchNotFoundError, ChunkedCSVDataset
+from nyc_airbnb.datasets import (
+    AtomicParquetDataset,
+    BatchNotFoundError,
+    CheckedCSVDataset,
+    ChunkedCSVDataset,
+    CSVLayoutError,
+)
 from nyc_airbnb.validation import DataValidationError
 
 
@@ -256,6 +262,53 @@ def test_csv_not_utf8_in_the_header(tmp_path):
     with pytest.raises(DataValidationError, match="table: not UTF-8 text: .*part-0.csv, header, "
                                                   "field 2"):
         list(ChunkedCSVDataset(path=str(folder)).load())
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("id,name\n1,a\n2,\"Cosy, sun", " is truncated: line 3 ends inside a quoted field"),
+        ("id,name\n1,a\n2,b,c\n", (", line 3: 3 fields where the header has 2; quote the fields "
+                                   "that contain the separator (or fix that row)")),
+        ("id\tname\n1\ta\n", (" does not look comma-separated: its header has no ',' but 2 "
+                               "fields separated by '\\t'")),
+    ],
+    ids=["cut inside a quoted field", "a row with a field too many", "tab-separated"],
+)
+def test_csv_layout_problems_name_the_file(tmp_path, content, problem):
+    folder = tmp_path / "ds=1"
+    _write(folder, "part-0.csv", _csv(range(3)))
+    bad = _write(folder, "part-1.csv", content)
+    with pytest.raises(CSVLayoutError) as info:
+        list(ChunkedCSVDataset(path=str(folder)).load())
+    assert isinstance(info.value, DataValidationError)
+    (failure,) = info.value.failures
+    assert failure.column is None
+    assert f"file {_url(bad)}{problem}" in failure.check
+    assert "Error tokenizing" not in str(info.value)
+
+
+def test_csv_without_a_final_newline_but_whole_rows_is_read(tmp_path):
+    folder = tmp_path / "ds=1"
+    _write(folder, "part-0.csv", _csv(range(3)).rstrip("\n"))
+    (chunk,) = ChunkedCSVDataset(path=str(folder)).load()
+    assert chunk["id"].tolist() == ["0", "1", "2"]
+
+
+def test_checked_csv_reads_a_good_file_as_pandas_does(tmp_path):
+    path = _write(tmp_path, "raw.csv", _csv(range(5)))
+    loaded = CheckedCSVDataset(filepath=str(path), name="raw_listings").load()
+    pd.testing.assert_frame_equal(loaded, pd.read_csv(path))
+
+
+def test_checked_csv_names_the_file_of_a_semicolon_export(tmp_path):
+    path = _write(tmp_path, "raw.csv", "id;name\n1;Cosy, sunny\n2;Loft\n")
+    with pytest.raises(CSVLayoutError) as info:
+        CheckedCSVDataset(filepath=str(path), name="raw_listings").load()
+    assert isinstance(info.value, DatasetError)  # Kedro passes it on as a load failure
+    assert str(info.value).startswith("Data validation failed for 'raw_listings'")
+    assert (f"table: file {path} does not look comma-separated: its header has no ',' but 2 "
+            "fields separated by ';'; write the file with ',' as the separator") in str(info.value)
 
 
 def test_csv_is_read_only(tmp_path):

@@ -13,6 +13,7 @@ from nyc_airbnb.pipelines.data_processing.nodes import (
     validate_raw_listings,
 )
 from nyc_airbnb.validation import DataValidationError
+from nyc_helpers import make_catalog, param_inputs
 
 
 @pytest.fixture
@@ -152,3 +153,121 @@ def test_committed_price_reference_is_reproducible(raw_full, params, price_refer
     assert rebuilt == price_reference
     assert len(rebuilt["bin_edges"]) == params["price_reference"]["n_bins"] + 1
     assert sum(rebuilt["probabilities"]) == pytest.approx(1.0, abs=1e-4)
+
+
+# --------------------------------------------------------------------------- bad raw files
+
+
+def _write_csv(**to_csv_args):
+    def write(raw: pd.DataFrame, path) -> None:
+        raw.to_csv(path, index=False, **to_csv_args)
+
+    return write
+
+
+def _cut_mid_row(raw: pd.DataFrame, path) -> None:
+    """An interrupted copy: the last row ends inside its name."""
+    whole = raw.iloc[:-1].to_csv(index=False)
+    path.write_text(whole + f"{raw['id'].iloc[-1]},Sunny loft", encoding="utf-8")
+
+
+def _mutated(mutate):
+    def write(raw: pd.DataFrame, path) -> None:
+        mutate(raw).to_csv(path, index=False)
+
+    return write
+
+
+def _set(row: int, column: str, value):
+    def mutate(raw: pd.DataFrame) -> pd.DataFrame:
+        raw = raw.astype({column: "object"})
+        raw.loc[row, column] = value
+        return raw
+
+    return mutate
+
+
+#: (how the bad file is written, the error type, the expected problem line, with {file})
+BAD_RAW_FILES = {
+    "semicolon-separated": (
+        _write_csv(sep=";"),
+        "CSVLayoutError",
+        ("table: file {file} does not look comma-separated: its header has no ',' but 16 fields "
+         "separated by ';'; write the file with ',' as the separator"),
+    ),
+    "cut mid-row": (
+        _cut_mid_row,
+        "CSVLayoutError",
+        # a file larger than the block read at its end: the line is not numbered
+        ("table: file {file} is truncated: its last line has 2 of the header's 16 fields and the "
+         "file does not end with a newline; deliver the complete file again"),
+    ),
+    "id that is not an integer": (
+        _mutated(_set(11, "id", "12345.5")),
+        "DataValidationError",
+        ("column 'id': wrong dtype, cannot convert to int64 (not a whole number) (1 failing "
+         "value(s), e.g. 12345.5)"),
+    ),
+    "empty id": (
+        _mutated(_set(12, "id", None)),
+        "DataValidationError",
+        "column 'id': null values are not allowed (1 failing value(s))",
+    ),
+    "price in cents": (
+        _mutated(lambda raw: raw.assign(price=raw["price"] * 100)),
+        "DataValidationError",
+        ("column 'price': median price 11000 is not a plausible nightly price in US dollars "
+         "(price_median rule: between 25 and 1000) (prices in cents? divide them by 100)"),
+    ),
+    "latitude outside New York City": (
+        _mutated(_set(13, "latitude", 0.0)),
+        "DataValidationError",
+        "column 'latitude': in New York City: between 40.5 and 41.2 (1 failing value(s), e.g. 0.0)",
+    ),
+    "minimum_nights of a billion": (
+        _mutated(_set(14, "minimum_nights", 10**9)),
+        "DataValidationError",
+        ("column 'minimum_nights': plausible: at most 3650 nights (1 failing value(s), "
+         "e.g. 1000000000)"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_RAW_FILES))
+def test_bad_raw_file_stops_data_processing_naming_the_problem_and_writes_nothing(
+    tmp_path, raw_sample, price_reference, params, case
+):
+    from kedro.io import DatasetError
+    from kedro.runner import SequentialRunner
+    from kedro_datasets.pandas import ParquetDataset
+    from nyc_airbnb.datasets import CheckedCSVDataset
+    from nyc_airbnb.pipelines.data_processing import create_pipeline
+
+    write, error_type, expected = BAD_RAW_FILES[case]
+    raw_file = tmp_path / "raw.csv"
+    write(raw_sample.copy(), raw_file)
+    out = tmp_path / "run"
+    catalog = make_catalog({"price_reference": price_reference, **param_inputs(params)})
+    catalog["raw_listings"] = CheckedCSVDataset(filepath=str(raw_file), name="raw_listings")
+    for name in ("validated_raw_listings", "clean_listings", "model_input_listings",
+                 "train_listings", "test_listings"):
+        catalog[name] = ParquetDataset(filepath=str(out / f"{name}.parquet"))
+
+    with pytest.raises(Exception) as info:
+        SequentialRunner().run(create_pipeline(), catalog)
+    error = info.value
+    if error_type == "CSVLayoutError":  # raised by the dataset: the catalog names it
+        assert type(error) is DatasetError
+        assert str(error).startswith("raw_listings: Data validation failed for 'raw_listings'")
+        error = error.__cause__
+    assert type(error).__name__ == error_type
+    assert isinstance(error, DataValidationError) and error.retryable is False
+    (failure,) = error.failures
+    assert expected.format(file=raw_file) in failure.describe()
+    assert str(error).startswith("Data validation failed for 'raw_listings' (1 problem(s)):")
+    assert not out.exists()  # not even the validated raw file
+
+
+def test_committed_raw_file_has_a_plausible_median_price(raw_full, params):
+    bounds = params["data_quality"]["price_median"]
+    assert bounds["min"] <= raw_full["price"].median() <= bounds["max"]

@@ -530,6 +530,19 @@ def _second_file_without(column: str):
     return write
 
 
+def _semicolons(batch: Batch, listings: pd.DataFrame) -> None:
+    """A spreadsheet export with ';' as the separator (names hold commas: pandas alone fails
+    with "Expected 1 fields in line 3, saw 2")."""
+    listings.head(30).to_csv(batch.incoming / "part-0000.csv", sep=";", index=False)
+
+
+def _cut_mid_row(batch: Batch, listings: pd.DataFrame) -> None:
+    """An interrupted upload: 29 whole rows, then the 30th cut inside its name (physical line 32
+    of the file: one of the 29 names spans two lines, quoted)."""
+    text = listings.head(29).to_csv(index=False)
+    (batch.incoming / "part-0000.csv").write_text(text + "987654,Cosy stu", encoding="utf-8")
+
+
 BAD_BATCHES = {
     "missing column": (
         _one_file(lambda df: df.drop(columns=["room_type"])),
@@ -577,6 +590,35 @@ BAD_BATCHES = {
         _one_file(_set(13, "minimum_nights", 0)),  # chunks of 10 rows
         "column 'minimum_nights': greater_than_or_equal_to(1) (1 failing value(s), e.g. 0)",
     ),
+    "semicolon-separated file": (
+        _semicolons,
+        ("table: file {part0} does not look comma-separated: its header has no ',' but 16 fields "
+        "separated by ';'; write the file with ',' as the separator"),
+    ),
+    "file cut mid-row": (
+        _cut_mid_row,
+        ("table: file {part0} is truncated: line 32 has 2 of the header's 16 fields and the file "
+        "does not end with a newline; deliver the complete file again"),
+    ),
+    "id that is not an integer": (
+        _one_file(_set(5, "id", "L-1234")),
+        ("column 'id': wrong dtype, cannot convert to int64 (1 failing value(s), e.g. 'L-1234') "
+        "in file(s) {part0}"),
+    ),
+    "empty id": (
+        _one_file(_set(3, "id", None)),
+        "column 'id': null values are not allowed (1 failing value(s)) in file(s) {part0}",
+    ),
+    "latitude outside New York City": (
+        _one_file(_set(2, "latitude", 48.8566)),  # Paris
+        ("column 'latitude': in New York City: between 40.5 and 41.2 (1 failing value(s), "
+        "e.g. 48.8566) in file(s) {part0}"),
+    ),
+    "minimum_nights of a billion": (
+        _one_file(_set(6, "minimum_nights", 10**9)),
+        ("column 'minimum_nights': plausible: at most 3650 nights (1 failing value(s), "
+        "e.g. 1000000000) in file(s) {part0}"),
+    ),
     "bad row in the second chunk of the second file": (
         _two_files_bad_second_chunk("neighbourhood_group", "Yonkers"),
         "column 'neighbourhood_group': isin(",
@@ -616,6 +658,68 @@ def test_bad_rows_are_counted_over_the_whole_batch(tmp_path, training, schema):
     assert (failure.column, failure.n_failures, failure.examples) == (
         "neighbourhood_group", 1, ("Yonkers",))
     assert info.value.metrics == {"batch.rows_in": 40, "batch.rows_rejected": 1}
+
+
+def test_empty_id_is_reported_once_as_a_null_not_as_a_dtype(tmp_path, training, schema):
+    batch = Batch(tmp_path)
+    _one_file(_set(3, "id", None))(batch, training)
+    with pytest.raises(DataValidationError) as info:
+        _run(batch.catalog(schema, chunk_rows=10))
+    assert [(f.column, f.check, f.n_failures) for f in info.value.failures] == [
+        ("id", "null values are not allowed", 1)]
+    assert "wrong dtype" not in str(info.value)
+
+
+def _assert_nothing_written(batch: Batch, model: FakeModel) -> None:
+    assert model.calls == []
+    assert not (batch.lake / "predictions").exists()
+    assert not batch.parts.exists()
+    assert not (batch.reporting / "batch_check.json").exists()
+
+
+def test_duplicate_ids_in_one_file_reject_the_batch(tmp_path, training, schema):
+    batch = Batch(tmp_path)
+    rows = training.head(30)
+    twice = rows.iloc[[4, 17]]
+    batch.write("part-0000.csv", pd.concat([rows, twice, rows.iloc[[17]]]))  # 17: three times
+    model = FakeModel()
+    with pytest.raises(DataValidationError) as info:
+        _run(batch.catalog(schema, chunk_rows=10, model=model))
+    (failure,) = info.value.failures
+    expected_ids = tuple(sorted(int(i) for i in twice["id"]))
+    assert (failure.column, failure.n_failures, failure.examples, failure.files) == (
+        "id", 2, expected_ids, (batch.url("part-0000.csv"),))
+    message = str(info.value)
+    assert (f"column 'id': duplicate listing ids, 2 id(s) on 5 rows: scoring returns one "
+            f"prediction per listing id, so deliver each listing once (drop the repeated rows, "
+            f"or the file delivered twice) (2 failing value(s), e.g. {expected_ids[0]}, "
+            f"{expected_ids[1]}) in file(s) {batch.url('part-0000.csv')}") in message
+    assert info.value.metrics == {"batch.rows_in": 33, "batch.rows_rejected": 5}
+    _assert_nothing_written(batch, model)
+
+
+def test_a_file_delivered_twice_rejects_the_batch_naming_both_files(tmp_path, training, schema):
+    batch = Batch(tmp_path)
+    batch.write("part-0000.csv", training.iloc[0:20])
+    batch.write("part-0001.csv", training.iloc[20:25])
+    batch.write("part-0002.csv", training.iloc[0:20])  # part-0000 again, under another name
+    model = FakeModel()
+    with pytest.raises(DataValidationError) as info:
+        _run(batch.catalog(schema, chunk_rows=10, model=model))
+    (failure,) = info.value.failures
+    assert failure.column == "id" and failure.n_failures == 20
+    assert failure.examples == tuple(sorted(int(i) for i in training["id"].iloc[0:20]))[:3]
+    assert failure.files == (batch.url("part-0000.csv"), batch.url("part-0002.csv"))
+    assert (f"in file(s) {batch.url('part-0000.csv')}, {batch.url('part-0002.csv')}"
+            in str(info.value))
+    assert batch.url("part-0001.csv") not in str(info.value)
+    _assert_nothing_written(batch, model)
+
+
+def test_check_batch_accepts_unique_ids_across_chunks_and_files(training, schema):
+    sources = ["file:///lake/a.csv", "file:///lake/b.csv"]
+    assert check_batch(chunks_of(training.head(90), 10, sources), model_reference(),
+                       schema)["rows"] == 90
 
 
 def test_missing_batch_is_batch_not_found(tmp_path, schema):

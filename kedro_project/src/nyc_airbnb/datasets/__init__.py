@@ -1,7 +1,9 @@
 """Project datasets (datasets may talk to MLflow and storage; nodes may not)."""
 
 from .atomic_parquet import AtomicParquetDataset, ParquetPartsDataset
+from .checked_csv import CheckedCSVDataset
 from .chunked_csv import BatchNotFoundError, ChunkedCSVDataset
+from .csv_layout import CSVLayoutError
 from .registered_model_dataset import (
     MlflowActiveRunDataset,
     MlflowModelReferenceDataset,
@@ -14,6 +16,8 @@ from .registered_model_dataset import (
 __all__ = [
     "AtomicParquetDataset",
     "BatchNotFoundError",
+    "CSVLayoutError",
+    "CheckedCSVDataset",
     "ChunkedCSVDataset",
     "MlflowActiveRunDataset",
     "MlflowModelReferenceDataset",

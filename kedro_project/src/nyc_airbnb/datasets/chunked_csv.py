@@ -13,8 +13,11 @@ import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
 from nyc_airbnb.chunks import FrameChunks
+from nyc_airbnb.datasets.csv_layout import check_layout, parser_error
 from nyc_airbnb.datasets.filesystem import open_filesystem
 from nyc_airbnb.validation import DataValidationError, ValidationFailure
+
+DATASET = "scoring_batch"
 
 
 class BatchNotFoundError(DatasetError):
@@ -35,8 +38,9 @@ class ChunkedCSVDataset(AbstractDataset[None, FrameChunks]):
 
     Every column is read as text: the data contract coerces and checks types afterwards, the same
     way for every chunk (pandas would otherwise guess a column's type chunk by chunk). A file that
-    is not valid UTF-8 fails with a ``DataValidationError`` naming it; a prefix without files fails
-    with ``BatchNotFoundError``.
+    is not valid UTF-8, not comma-separated, cut mid-row or otherwise not parseable fails with a
+    ``DataValidationError`` naming it (its layout is checked before it is parsed: see
+    ``nyc_airbnb.datasets.csv_layout``); a prefix without files fails with ``BatchNotFoundError``.
 
     Example (catalog.yml)::
 
@@ -101,6 +105,7 @@ class ChunkedCSVDataset(AbstractDataset[None, FrameChunks]):
     def _read(self, files: list[str]) -> Iterator[pd.DataFrame]:
         for path in files:
             url = self._url(path)
+            check_layout(self._fs, path, url, DATASET, self._load_args)
             with self._fs.open(path, "rb") as stream:
                 try:
                     reader = pd.read_csv(stream, chunksize=self._chunk_rows, **self._load_args)
@@ -111,13 +116,15 @@ class ChunkedCSVDataset(AbstractDataset[None, FrameChunks]):
                             chunk.attrs["first_row"] = rows
                             rows += len(chunk)
                             yield chunk
+                except pd.errors.ParserError as err:
+                    raise parser_error(err, url, DATASET) from None
                 except pd.errors.EmptyDataError:
                     # a 0-byte file: no header, no rows; the batch check counts it as empty
                     continue
                 except UnicodeDecodeError as err:
                     column, where = self._locate_undecodable(path)
                     raise DataValidationError(
-                        "scoring_batch",
+                        DATASET,
                         [ValidationFailure(column, f"not UTF-8 text: file {url}, {where} "
                                                    f"({err.reason})")],
                     ) from None

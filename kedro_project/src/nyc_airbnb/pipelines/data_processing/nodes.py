@@ -14,6 +14,7 @@ from sklearn.model_selection import train_test_split
 from nyc_airbnb.validation import (
     PRICE_COLUMN,
     check_price_drift,
+    check_price_scale,
     clean_listing_schema,
     listing_schema,
     log_price_histogram,
@@ -26,12 +27,16 @@ def validate_raw_listings(
 ) -> pd.DataFrame:
     """Check the raw training file against the listing contract and coerce its dtypes.
 
-    Every column of the raw file is required, and so is a non-null, non-negative price.
+    Every column of the raw file is required, and so is a non-null, non-negative price whose
+    median is a plausible nightly price (``quality_params["price_median"]``, when set).
     """
     schema = listing_schema(
         schema_params, price="required", min_rows=int(quality_params["min_rows"])
     )
-    return validate(raw_listings, schema, dataset="raw_listings")
+    validated = validate(raw_listings, schema, dataset="raw_listings")
+    if quality_params.get("price_median"):
+        check_price_scale(validated[PRICE_COLUMN], quality_params["price_median"], "raw_listings")
+    return validated
 
 
 def clean_listings(listings: pd.DataFrame, cleaning_params: dict[str, Any]) -> pd.DataFrame:

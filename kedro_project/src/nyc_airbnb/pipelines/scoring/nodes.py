@@ -3,7 +3,8 @@
 Pure: batches arrive as iterables of DataFrame chunks (``nyc_airbnb.chunks.FrameChunks``) and the
 model as a loaded object; reading, writing and MLflow are the catalog's business. Nothing is
 scored before the whole batch has passed its checks, and scoring returns a lazy stream of chunks,
-so memory holds one chunk at a time however large the batch.
+so memory holds one chunk at a time however large the batch (the check also keeps the listing ids,
+12 bytes a row, to find an id delivered twice).
 """
 
 from __future__ import annotations
@@ -40,30 +41,76 @@ class MissingSignatureError(ValueError):
 
 
 class _Failures:
-    """Failures of many chunks, merged by (column, rule) with their counts added up."""
+    """Failures of many chunks, merged by (column, rule) with their counts added up and the
+    files they were found in."""
 
     def __init__(self) -> None:
         self._merged: dict[tuple[str | None, str], ValidationFailure] = {}
         self.rows = 0
 
-    def add(self, error: DataValidationError) -> None:
+    def add(self, error: DataValidationError, source: str | None = None) -> None:
         self.rows += error.rows_failed or 0
         for failure in error.failures:
             key = (failure.column, failure.check)
-            seen = self._merged.get(key)
-            if seen is None:
-                self._merged[key] = failure
-            else:
-                examples = tuple(dict.fromkeys(seen.examples + failure.examples))[:MAX_EXAMPLES]
-                self._merged[key] = ValidationFailure(
-                    failure.column, failure.check, seen.n_failures + failure.n_failures, examples
-                )
+            seen = self._merged.get(key) or ValidationFailure(failure.column, failure.check)
+            examples = tuple(dict.fromkeys(seen.examples + failure.examples))[:MAX_EXAMPLES]
+            files = tuple(dict.fromkeys(seen.files + ((source,) if source else ())))
+            self._merged[key] = ValidationFailure(
+                failure.column, failure.check, seen.n_failures + failure.n_failures, examples,
+                files,
+            )
 
     def __bool__(self) -> bool:
         return bool(self._merged)
 
     def list(self) -> list[ValidationFailure]:
         return list(self._merged.values())
+
+
+class _Ids:
+    """The listing ids of a batch and the file of each, to find ids delivered more than once.
+
+    Holds 12 bytes per row (an int64 id, an int32 file number): the one thing about a batch that
+    grows with it, as a duplicate can be anywhere in it.
+    """
+
+    def __init__(self) -> None:
+        self._ids: list[np.ndarray] = []
+        self._files: list[np.ndarray] = []
+        self._sources: dict[str | None, int] = {}
+
+    def add(self, ids: pd.Series, source: str | None) -> None:
+        number = self._sources.setdefault(source, len(self._sources))
+        self._ids.append(ids.to_numpy(dtype="int64"))
+        self._files.append(np.full(len(ids), number, dtype="int32"))
+
+    def duplicates(self) -> tuple[ValidationFailure, int] | None:
+        """The failure naming the ids found more than once and their files, and how many rows
+        carry such an id; None when every id is unique."""
+        if not self._ids:
+            return None
+        ids, files = np.concatenate(self._ids), np.concatenate(self._files)
+        order = np.argsort(ids, kind="stable")
+        ids, files = ids[order], files[order]
+        repeated = ids[1:] == ids[:-1]
+        if not repeated.any():
+            return None
+        in_duplicate = np.zeros(len(ids), dtype=bool)
+        in_duplicate[1:] |= repeated
+        in_duplicate[:-1] |= repeated
+        duplicated_ids = np.unique(ids[in_duplicate])
+        names = {number: source for source, number in self._sources.items()}
+        sources = tuple(names[n] for n in np.unique(files[in_duplicate]) if names[n])
+        failure = ValidationFailure(
+            ID_COLUMN,
+            f"duplicate listing ids, {len(duplicated_ids)} id(s) on {int(in_duplicate.sum())} "
+            "rows: scoring returns one prediction per listing id, so deliver each listing once "
+            "(drop the repeated rows, or the file delivered twice)",
+            len(duplicated_ids),
+            tuple(int(i) for i in duplicated_ids[:MAX_EXAMPLES]),
+            sources,
+        )
+        return failure, int(in_duplicate.sum())
 
 
 def _check_columns(
@@ -96,9 +143,11 @@ def check_batch(
 
     Raises:
         DataValidationError: a missing or unexpected column, a value of the wrong type, a null
-            in a required field or a value out of range (each named with its column, its rule and
-            how many values fail, over the whole batch), a file that is not UTF-8, or no rows.
-            ``metrics`` carries ``batch.rows_in`` and ``batch.rows_rejected``.
+            in a required field or a value out of range (each named with its column, its rule,
+            how many values fail over the whole batch and the files they are in), a listing id
+            found more than once (in one file or across files: one prediction per listing id is
+            the output contract), a file that is not UTF-8, not comma-separated or cut mid-row,
+            or no rows. ``metrics`` carries ``batch.rows_in`` and ``batch.rows_rejected``.
     """
     signature = dict(model_reference["inputs"])
     if not signature:
@@ -114,6 +163,7 @@ def check_batch(
     reference = model_reference.get("profile")
     profile = drift.empty_profile_like(reference) if reference else None
     failures = _Failures()
+    ids = _Ids()
     rows = 0
     for chunk in batch:
         source = chunk.attrs.get("source")
@@ -124,8 +174,9 @@ def check_batch(
         try:
             validated = validate(chunk, schema, dataset=DATASET)
         except DataValidationError as error:
-            failures.add(error)
+            failures.add(error, source)
             continue
+        ids.add(validated[ID_COLUMN], source)
         if profile is not None:
             drift.add_chunk(profile, validated)
     files = list(getattr(batch, "sources", []))
@@ -133,6 +184,13 @@ def check_batch(
         raise DataValidationError(
             DATASET, failures.list(), rows_failed=failures.rows,
             metrics={"batch.rows_in": rows, "batch.rows_rejected": failures.rows},
+        )
+    duplicates = ids.duplicates()
+    if duplicates:
+        failure, duplicated_rows = duplicates
+        raise DataValidationError(
+            DATASET, [failure], rows_failed=duplicated_rows,
+            metrics={"batch.rows_in": rows, "batch.rows_rejected": duplicated_rows},
         )
     if rows == 0:
         raise DataValidationError(
