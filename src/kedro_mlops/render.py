@@ -8,8 +8,11 @@ no dataset handed from one node to another is a ``MemoryDataset`` (tasks run in 
 processes, possibly on separate workers, so such data would be lost between tasks). Output is
 formatted with ruff so that regenerating is byte-for-byte stable.
 
-Every problem with the input (project, pipeline names, environment, airflow.yml, catalog) raises a
-``RenderError``; the command line prints it as one message and exits with status 2.
+Every problem with the input (project, pipeline names, environment, catalog, node names) raises a
+``RenderError``; the command line prints it as one message and exits with status 2. What the
+renderer assumes for a project that leaves something out (no airflow.yml or no section of it for
+a DAG, a PipelineML without ``registered_model_name``, no mlflow.yml, no ``conf/local`` folder)
+is one notice per assumption (``note: ...`` on stderr), and the DAG renders with the defaults.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import sys
 import tempfile
 import tomllib
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 TEMPLATE = Path(__file__).parent / "templates" / "airflow_dag.py.j2"
@@ -35,7 +39,11 @@ DEFAULT_ENV = "local"
 DEFAULT_PIPELINE = "__default__"
 # Airflow's rule for task ids (airflow.sdk.definitions._internal.node.validate_key)
 TASK_ID = re.compile(r"^[\w.-]{1,250}$")
-AIRFLOW_YML_EXAMPLE = "default:\n      owner: data-science\n      retries: 1"
+# what the template renders when airflow.yml says nothing (templates/airflow_dag.py.j2)
+TEMPLATE_DEFAULTS = "schedule None, retries 1, owner airflow, tags [kedro]"
+SEE_DOCS = "see README.md, 'Airflow DAGs'"
+# kedro-mlflow's patterns for mlflow.yml (kedro_mlflow.framework.hooks.mlflow_hook)
+MLFLOW_PATTERNS = ["mlflow*", "mlflow*/**", "**/mlflow*"]
 
 
 class RenderError(ValueError):
@@ -54,10 +62,6 @@ class UnknownEnvironment(RenderError):
     pass
 
 
-class MissingAirflowConfig(RenderError):
-    pass
-
-
 class MemoryDatasetBetweenTasks(RenderError):
     pass
 
@@ -68,6 +72,15 @@ class InvalidTaskId(RenderError):
 
 class BadTarget(RenderError):
     pass
+
+
+def dag_id(package_name: str, pipeline_name: str) -> str:
+    """The DAG id the template gives the DAG of a pipeline: ``<package>[_<pipeline>]``."""
+    return package_name if pipeline_name == DEFAULT_PIPELINE else f"{package_name}_{pipeline_name}"
+
+
+def _print_notice(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
 
 
 def dag_file_name(package_name: str, pipeline_name: str, env: str = DEFAULT_ENV) -> str:
@@ -114,28 +127,73 @@ def _bootstrap_without_tracking(project_path: Path):
     return metadata
 
 
-def _check_env(project_path: Path, env: str) -> None:
+def _missing_default_env(project_path: Path, env: str) -> Path | None:
+    """``conf/local`` when ``env`` is the default ``local`` and its folder is missing (git does not
+    keep empty folders, so a cloned starter may lack it); raise for any other missing env."""
     from kedro.framework.project import settings
 
     conf = project_path / settings.CONF_SOURCE
     if conf.is_dir() and not (conf / env).is_dir():
+        if env == DEFAULT_ENV:
+            return conf / env
         known = sorted(p.name for p in conf.iterdir() if p.is_dir() and p.name != "base")
         raise UnknownEnvironment(
             f"--env {env}: the project has no configuration environment '{env}' (no folder "
             f"{conf / env}). Known environments: {', '.join(known) or 'none'}. Pass one of "
             f"them with --env, or create the folder {conf / env}/ (it may be empty)."
         )
+    return None
+
+
+@contextlib.contextmanager
+def _conf_with_empty_env(conf_env: Path | None):
+    """Kedro (1.7) refuses to load a project whose ``conf/<env>`` folder is missing, even for the
+    default ``local``: while rendering, Kedro and kedro-airflow read a temporary copy of ``conf``
+    with that folder empty. The project itself is not touched."""
+    if conf_env is None:
+        yield
+        return
+    from kedro.framework.project import settings
+
+    before = settings.CONF_SOURCE
+    with tempfile.TemporaryDirectory(prefix="kedro-mlops-conf-") as tmp:
+        copy = Path(tmp) / conf_env.parent.name
+        shutil.copytree(conf_env.parent, copy)
+        (copy / conf_env.name).mkdir()
+        settings.CONF_SOURCE = str(copy)  # absolute: KedroSession joins it to the project path
+        try:
+            yield
+        finally:
+            settings.CONF_SOURCE = before
 
 
 @dataclass
 class _Project:
     package_name: str
     catalog: object
-    airflow_config: dict
+    airflow_config: dict  # empty when the project has no airflow.yml
+    has_airflow_yml: bool
+    has_mlflow_yml: bool
+    notices: list[str] = field(default_factory=list)
+
+
+def _has_config(loader, key: str, patterns: list[str]) -> bool:
+    from kedro.config import MissingConfigException
+
+    if key not in loader.config_patterns:
+        loader.config_patterns.update({key: patterns})
+    try:
+        loader[key]
+    except MissingConfigException:
+        return False
+    except Exception:  # noqa: BLE001 - present, but needs resolvers or env vars of the run
+        return True
+    return True
 
 
 def _load_project(project_path: Path, env: str, metadata) -> _Project:
-    """The catalog and airflow.yml of ``env``, read as kedro-airflow reads them."""
+    """The catalog and airflow.yml of ``env``, read as kedro-airflow reads them, and whether the
+    project has an mlflow.yml, found as kedro-mlflow finds it."""
     from kedro.config import MissingConfigException
     from kedro.framework.session import KedroSession
 
@@ -148,20 +206,16 @@ def _load_project(project_path: Path, env: str, metadata) -> _Project:
                 loader.config_patterns.update({"airflow": ["airflow*", "airflow/**"]})
             try:
                 airflow_config = loader["airflow"]
-            except MissingConfigException:
-                airflow_config = None
+                has_airflow_yml = True
+            except MissingConfigException:  # kedro-airflow then renders with {}
+                airflow_config, has_airflow_yml = {}, False
+            has_mlflow_yml = _has_config(loader, "mlflow", MLFLOW_PATTERNS)
     except MissingConfigException as exc:
         raise UnknownEnvironment(
             f"--env {env}: the project's configuration cannot be read: {exc}"
         ) from None
-    if not airflow_config:
-        raise MissingAirflowConfig(
-            f"--project {project_path} has no Airflow settings: no airflow.yml (or airflow/*.yml) "
-            f"in conf/base or conf/{env}, or it is empty. Create conf/base/airflow.yml with a "
-            f"`default` section for every DAG and a section per pipeline, e.g.\n"
-            f"    {AIRFLOW_YML_EXAMPLE}"
-        )
-    return _Project(metadata.package_name, catalog, airflow_config)
+    return _Project(metadata.package_name, catalog, airflow_config or {}, has_airflow_yml,
+                    has_mlflow_yml)
 
 
 def _select_pipelines(pipeline_names: list[str]) -> dict:
@@ -231,32 +285,58 @@ def _check_task_ids(selected: dict) -> None:
         )
 
 
-def _check_airflow_config(project: _Project, selected: dict) -> None:
+def _assumptions(project: _Project, selected: dict, env: str) -> tuple[list[str], dict]:
+    """What the renderer assumes for what the project leaves out: the notices, one per
+    assumption, and the template variables it adds per pipeline (kedro-airflow ``--params``)."""
+    notices, extra = [], {}
+    where = f"conf/base or conf/{env}"
     for name, pipeline in selected.items():
+        dag = dag_id(project.package_name, name)
         section = {**(project.airflow_config.get("default") or {}),
                    **(project.airflow_config.get(name) or {})}
+        if not project.has_airflow_yml:
+            notices.append(f"no airflow.yml in {where}: DAG '{dag}' renders with defaults "
+                           f"({TEMPLATE_DEFAULTS}); {SEE_DOCS}")
+        elif not section:
+            notices.append(f"airflow.yml has no 'default' or '{name}' section: DAG '{dag}' "
+                           f"renders with defaults ({TEMPLATE_DEFAULTS}); {SEE_DOCS}")
         # a kedro-mlflow PipelineML: the template registers its model under this name
         if hasattr(pipeline, "inference") and not section.get("registered_model_name"):
-            raise MissingAirflowConfig(
-                f"pipeline '{name}' is a kedro-mlflow PipelineML but airflow.yml gives no "
-                f"`registered_model_name` for it. Add it to the pipeline's section of "
-                f"conf/base/airflow.yml:\n    {name}:\n      registered_model_name: my_model"
-            )
+            extra[name] = {"registered_model_name": dag}
+            notices.append(f"pipeline '{name}' is a kedro-mlflow PipelineML without "
+                           f"registered_model_name in airflow.yml: its model is registered as "
+                           f"'{dag}' (the DAG id); set registered_model_name in the '{name}' "
+                           "section of airflow.yml to choose the name")
+    if not project.has_mlflow_yml:
+        notices.append(f"no mlflow.yml in {where}: the tasks use kedro-mlflow's defaults, the "
+                       f"MLflow experiment '{project.package_name}' (the package name) on the "
+                       "tracking server of $MLFLOW_TRACKING_URI (unset: an mlruns/ folder in "
+                       "the project, which MLflow refuses unless MLFLOW_ALLOW_FILE_STORE=true)")
+    return notices, extra
 
 
-def _render_into(folder: Path, metadata, selected: list[str], env: str, relpath: str) -> list[Path]:
-    """Run kedro-airflow into the empty ``folder``; the files it wrote, in pipeline order."""
+def _render_into(folder: Path, metadata, selected: list[str], env: str, relpath: str,
+                 extra: dict[str, dict[str, str]]) -> list[Path]:
+    """Run kedro-airflow into the empty ``folder``; the files it wrote, in pipeline order.
+    ``extra``: template variables for some pipelines (those run kedro-airflow on their own)."""
     from kedro_airflow.plugin import create
 
-    # kedro-airflow's `kedro airflow create`, run in this process so the hooks stay off; its
-    # messages name the temporary folder, so they are not shown.
-    with contextlib.redirect_stdout(io.StringIO()):
-        create.main(
-            ["--pipelines", ",".join(selected), "--env", env,
-             "--jinja-file", str(TEMPLATE), "--target-dir", str(folder),
-             "--params", f"project_relpath={relpath}"],
-            obj=metadata, standalone_mode=False,
-        )
+    # --params applies to every pipeline of a run: one run for the pipelines without extras
+    runs = [([name for name in selected if name not in extra], {})]
+    runs += [([name], extra[name]) for name in selected if name in extra]
+    for names, variables in runs:
+        if not names:
+            continue
+        params = ",".join(f"{k}={v}" for k, v in {"project_relpath": relpath, **variables}.items())
+        # kedro-airflow's `kedro airflow create`, run in this process so the hooks stay off; its
+        # messages name the temporary folder, so they are not shown.
+        with contextlib.redirect_stdout(io.StringIO()):
+            create.main(
+                ["--pipelines", ",".join(names), "--env", env,
+                 "--jinja-file", str(TEMPLATE), "--target-dir", str(folder),
+                 "--params", params],
+                obj=metadata, standalone_mode=False,
+            )
     written = sorted(folder.glob("*.py"))
     expected = [folder / dag_file_name(metadata.package_name, name, env) for name in selected]
     if sorted(expected) != written:  # kedro-airflow changed its naming: a bug here, not input
@@ -268,25 +348,44 @@ def _render_into(folder: Path, metadata, selected: list[str], env: str, relpath:
     return expected
 
 
+@dataclass
+class _Rendered:
+    files: list[Path]
+    notices: list[str]
+    missing_conf_env: Path | None  # conf/local, when the project lacks it
+
+
 @contextlib.contextmanager
 def _rendered(project_path: Path, pipeline_names: list[str], target: Path, env: str,
               project_relpath: str | None):
-    """Validate the input, render into a temporary folder and yield the files."""
+    """Validate the input, render into a temporary folder and yield the files and notices."""
     project_path = project_path.resolve()
     target = target.resolve()
     if target.exists() and not target.is_dir():
         raise BadTarget(f"--target {target} is a file: pass the folder for the DAG files.")
     names = list(dict.fromkeys(pipeline_names))
     metadata = _bootstrap_without_tracking(project_path)
-    _check_env(project_path, env)
-    project = _load_project(project_path, env, metadata)
-    selected = _select_pipelines(names)
-    _check_datasets(project.catalog, selected)
-    _check_task_ids(selected)
-    _check_airflow_config(project, selected)
-    relpath = project_relpath or os.path.relpath(project_path, target)
-    with tempfile.TemporaryDirectory(prefix="kedro-mlops-render-") as tmp:
-        yield _render_into(Path(tmp), metadata, names, env, relpath)
+    missing_conf_env = _missing_default_env(project_path, env)
+    with _conf_with_empty_env(missing_conf_env):
+        project = _load_project(project_path, env, metadata)
+        selected = _select_pipelines(names)
+        _check_datasets(project.catalog, selected)
+        _check_task_ids(selected)
+        notices, extra = _assumptions(project, selected, env)
+        relpath = project_relpath or os.path.relpath(project_path, target)
+        with tempfile.TemporaryDirectory(prefix="kedro-mlops-render-") as tmp:
+            files = _render_into(Path(tmp), metadata, names, env, relpath, extra)
+            yield _Rendered(files, notices, missing_conf_env)
+
+
+def _conf_env_notice(conf_env: Path, created: bool) -> str:
+    name = f"{conf_env.parent.name}/{conf_env.name}"
+    why = "Kedro cannot load the project without it, nor run the DAG's tasks"
+    if created:
+        return (f"no {name} folder: created {name}/.gitkeep ({why}; git keeps no empty folder: "
+                "commit the file)")
+    return (f"no {name} folder: rendered as if it were empty ({why}); rendering without --check "
+            f"creates {name}/.gitkeep")
 
 
 def render(
@@ -295,20 +394,31 @@ def render(
     target: Path,
     env: str = DEFAULT_ENV,
     project_relpath: str | None = None,
+    notify: Callable[[str], None] = _print_notice,
 ) -> list[Path]:
     """Write one DAG file per pipeline into ``target``; the files, in the order of the pipelines.
 
     The DAG files find the project at ``project_relpath`` from their own folder (default: the
     real relative path from ``target`` to ``project_path``). Raises a ``RenderError`` subclass for
-    bad input, before writing anything.
+    bad input, before writing anything. Each assumption made for what the project leaves out is
+    passed to ``notify`` (default: a ``note: ...`` line on stderr). A missing ``conf/local`` is
+    created, with a ``.gitkeep``: Kedro cannot load the project without it, nor run its tasks.
     """
     target = Path(target).resolve()
     with _rendered(Path(project_path), pipeline_names, target, env, project_relpath) as fresh:
         target.mkdir(parents=True, exist_ok=True)
         written = []
-        for path in fresh:
+        for path in fresh.files:
             shutil.copyfile(path, target / path.name)
             written.append(target / path.name)
+        notices = fresh.notices
+        if fresh.missing_conf_env:
+            conf_env = fresh.missing_conf_env
+            conf_env.mkdir()
+            (conf_env / ".gitkeep").touch()
+            notices = [_conf_env_notice(conf_env, created=True), *notices]
+    for notice in notices:
+        notify(notice)
     return written
 
 
@@ -318,18 +428,26 @@ def check(
     target: Path,
     env: str = DEFAULT_ENV,
     project_relpath: str | None = None,
+    notify: Callable[[str], None] = _print_notice,
 ) -> list[tuple[Path, str]]:
-    """What ``render`` would change in ``target``, without touching it: ``(path, "stale")`` for a
-    file that differs, ``(path, "missing")`` for one that does not exist; empty when up to date."""
+    """What ``render`` would change in ``target``, without touching it or the project:
+    ``(path, "stale")`` for a file that differs, ``(path, "missing")`` for one that does not
+    exist; empty when up to date. Notices as for ``render``."""
     target = Path(target).resolve()
     with _rendered(Path(project_path), pipeline_names, target, env, project_relpath) as fresh:
         problems = []
-        for path in fresh:
+        for path in fresh.files:
             current = target / path.name
             if not current.is_file():
                 problems.append((current, "missing"))
             elif current.read_bytes() != path.read_bytes():
                 problems.append((current, "stale"))
+        notices = fresh.notices
+        if fresh.missing_conf_env:
+            conf_env = fresh.missing_conf_env
+            notices = [_conf_env_notice(conf_env, created=False), *notices]
+    for notice in notices:
+        notify(notice)
     return problems
 
 
@@ -338,7 +456,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m kedro_mlops.render",
         description="Render the pipelines of a Kedro project into Airflow DAG files, one task "
         "per Kedro node, with kedro-airflow and this package's template; the DAG settings come "
-        "from the project's conf/<env>/airflow.yml. File names are kedro-airflow's: "
+        "from the project's conf/<env>/airflow.yml (without it: schedule None, retries 1, owner "
+        "airflow, tags [kedro]; each such assumption is a 'note:' line on stderr). File names are kedro-airflow's: "
         "<package>[_<env>][_<pipeline>]_dag.py (no env part for 'local', no pipeline part for "
         "'__default__').",
         epilog="Exit status: 0 success (with --check: up to date), 1 --check found stale or "
@@ -359,7 +478,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--env", default=DEFAULT_ENV,
         help="Kedro configuration environment whose catalog and airflow.yml are used, and that "
-        "the DAG runs with (default: %(default)s)")
+        "the DAG runs with; its folder conf/<env> must exist, but a missing conf/local is "
+        "created (default: %(default)s)")
     parser.add_argument(
         "--project-relpath", metavar="PATH",
         help="path of the project as the DAG files find it, relative to their own folder "

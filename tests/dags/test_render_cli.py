@@ -1,5 +1,6 @@
 """The renderer on a project shaped like a public Kedro starter, and its command line: one clear
-message and exit status 2 for bad input, `--check`, `--help`."""
+message and exit status 2 for bad input, defaults and one notice per assumption for what a project
+leaves out, `--check`, `--help`."""
 
 from __future__ import annotations
 
@@ -66,10 +67,6 @@ def _break_nothing(project: Path) -> None:
     pass
 
 
-def _remove_airflow_yml(project: Path) -> None:
-    (project / "conf/base/airflow.yml").unlink()
-
-
 def _unnamed_partial_node(project: Path) -> None:
     """Kedro names an unnamed node of a functools.partial `partial(func)__<hash>`."""
     pipeline = project / "src/starter/pipelines/reporting/pipeline.py"
@@ -95,12 +92,6 @@ def _unnamed_partial_node(project: Path) -> None:
             _break_nothing, ["--pipelines", "__default__", "--env", "prdo"],
             "--env prdo: the project has no configuration environment 'prdo'",
             id="unknown-env",
-        ),
-        pytest.param(
-            _remove_airflow_yml, ["--pipelines", "__default__"],
-            "has no Airflow settings: no airflow.yml (or airflow/*.yml) in conf/base or "
-            "conf/local, or it is empty. Create conf/base/airflow.yml",
-            id="no-airflow-yml",
         ),
         pytest.param(
             _unnamed_partial_node, ["--pipelines", "reporting"],
@@ -143,14 +134,94 @@ def test_a_folder_that_is_not_a_kedro_project_is_one_message(tmp_path, project):
     assert "Traceback" not in result.stderr
 
 
-def test_a_pipeline_ml_without_a_registered_model_name_is_refused_before_rendering(tmp_path):
-    # the tiny project's __default__ is its PipelineML, without a section in airflow.yml
-    result = run_cli("--project", TINY, "--pipelines", "__default__", "--target", tmp_path / "d")
-    assert result.returncode == 2
-    assert ("pipeline '__default__' is a kedro-mlflow PipelineML but airflow.yml gives no "
-            "`registered_model_name` for it") in result.stderr
+# --- what a project leaves out: defaults, and one notice per assumption ------------------------
+
+NO_AIRFLOW_YML = ("note: no airflow.yml in conf/base or conf/local: DAG '{dag}' renders with "
+                  "defaults (schedule None, retries 1, owner airflow, tags [kedro]); see "
+                  "README.md, 'Airflow DAGs'")
+NO_MLFLOW_YML = ("note: no mlflow.yml in conf/base or conf/local: the tasks use kedro-mlflow's "
+                 "defaults, the MLflow experiment 'starter' (the package name) on the tracking "
+                 "server of $MLFLOW_TRACKING_URI")
+
+
+def test_a_project_without_airflow_yml_renders_with_defaults_and_says_so(starter, tmp_path):
+    (starter / "conf/base/airflow.yml").unlink()
+    target = tmp_path / "dags"
+    result = run_cli("--project", starter, "--pipelines", "__default__,reporting",
+                     "--target", target)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"rendered {target / 'starter_dag.py'}",
+                                          f"rendered {target / 'starter_reporting_dag.py'}"]
+    notes = result.stderr.splitlines()
+    # the starter has no mlflow.yml either: kedro-mlflow's default experiment is named
+    assert notes[:2] == [NO_AIRFLOW_YML.format(dag="starter"),
+                         NO_AIRFLOW_YML.format(dag="starter_reporting")]
+    assert len(notes) == 3 and notes[2].startswith(NO_MLFLOW_YML)
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "d").exists()
+    dag = load_dag(target / "starter_dag.py")
+    assert dag.schedule is None and type(dag.timetable).__name__ == "NullTimetable"
+    assert dag.owner == "airflow" and dag.default_args["retries"] == 1
+    assert dag.tags == {"kedro"} and dict(dag.params) == {}
+
+
+def test_a_section_for_neither_default_nor_the_pipeline_is_a_notice(starter, tmp_path):
+    (starter / "conf/base/airflow.yml").write_text("data_processing:\n  retries: 4\n")
+    notes = []
+    (path,) = render(starter, ["reporting"], tmp_path, notify=notes.append)
+    assert notes[0] == ("airflow.yml has no 'default' or 'reporting' section: DAG "
+                        "'starter_reporting' renders with defaults (schedule None, retries 1, "
+                        "owner airflow, tags [kedro]); see README.md, 'Airflow DAGs'")
+    assert load_dag(path).default_args["retries"] == 1
+
+
+def test_a_pipeline_ml_without_a_registered_model_name_registers_under_the_dag_id(tmp_path):
+    # the tiny project's __default__ is its PipelineML, without a section in airflow.yml
+    notes = []
+    default, training = render(TINY, ["__default__", "training"], tmp_path, notify=notes.append)
+    assert notes == [
+        ("pipeline '__default__' is a kedro-mlflow PipelineML without registered_model_name in "
+        "airflow.yml: its model is registered as 'tiny' (the DAG id); set registered_model_name "
+        "in the '__default__' section of airflow.yml to choose the name")
+    ]  # the tiny project has an mlflow.yml and conf/local: nothing else is assumed
+    assert load_dag(default).get_task("log_and_register_model").model_name == "tiny"
+    assert load_dag(training).get_task("log_and_register_model").model_name == "tiny_scale"
+
+
+def test_a_project_without_conf_local_renders_and_gets_the_folder(starter, tmp_path):
+    """Kedro refuses to load a project without the folder of its env, `local` included (a git
+    clone of a starter lacks the empty folder): rendering creates conf/local/.gitkeep."""
+    shutil.rmtree(starter / "conf/local")
+    target = tmp_path / "dags"
+    checked = run_cli("--project", starter, "--pipelines", "__default__", "--target", target,
+                      "--check")
+    assert checked.returncode == 1, checked.stderr
+    assert checked.stdout == f"missing: {target / 'starter_dag.py'}\n"
+    assert checked.stderr.startswith(
+        "note: no conf/local folder: rendered as if it were empty (Kedro cannot load the project "
+        "without it, nor run the DAG's tasks); rendering without --check creates "
+        "conf/local/.gitkeep\n")
+    assert not (starter / "conf/local").exists() and not target.exists()  # --check writes nothing
+
+    result = run_cli("--project", starter, "--pipelines", "__default__", "--target", target)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(
+        "note: no conf/local folder: created conf/local/.gitkeep (Kedro cannot load the project "
+        "without it, nor run the DAG's tasks; git keeps no empty folder: commit the file)\n")
+    assert (starter / "conf/local/.gitkeep").is_file()
+    assert load_dag(target / "starter_dag.py").owner == "starter"  # conf/base/airflow.yml read
+    again = run_cli("--project", starter, "--pipelines", "__default__", "--target", target,
+                    "--check")
+    assert again.returncode == 0 and "conf/local folder" not in again.stderr
+
+
+def test_an_unknown_env_is_still_refused_when_conf_local_is_missing(starter, tmp_path):
+    shutil.rmtree(starter / "conf/local")
+    result = run_cli("--project", starter, "--pipelines", "__default__", "--env", "staging",
+                     "--target", tmp_path / "d")
+    assert result.returncode == 2
+    assert "--env staging: the project has no configuration environment 'staging'" in result.stderr
+    assert "Known environments: prod." in result.stderr
+    assert not (starter / "conf/local").exists()
 
 
 # --- --check -----------------------------------------------------------------------------------
