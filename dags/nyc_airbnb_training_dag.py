@@ -31,7 +31,7 @@ PROJECT = KedroProject.next_to(
 # Airflow Assets (data-aware scheduling) that tasks of this DAG update: airflow.yml `outlets`
 ASSETS = {
     "nyc_airbnb_price_champion": Asset(
-        name="nyc_airbnb_price_champion", uri="mlflow-model://nyc_airbnb_price/champion"
+        name="nyc_airbnb_price_champion", uri="x-mlflow-model://nyc_airbnb_price/champion"
     ),
 }
 # Kedro runtime params every task sets (airflow.yml `runtime_params`; Airflow renders templates)

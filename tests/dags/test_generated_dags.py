@@ -152,4 +152,4 @@ def test_assets_link_the_champion_and_the_predictions(dagbag):
     publish = dagbag.dags["nyc_airbnb_scoring"].get_task("publish_predictions")
     assert [a.name for a in gate.outlets] == ["nyc_airbnb_price_champion"]
     assert [a.name for a in publish.outlets] == ["nyc_airbnb_predictions"]
-    assert gate.outlets[0].uri == "mlflow-model://nyc_airbnb_price/champion"
+    assert gate.outlets[0].uri == "x-mlflow-model://nyc_airbnb_price/champion"
