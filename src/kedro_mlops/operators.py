@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -123,6 +124,10 @@ class _KedroProjectOperator(BaseOperator):
     def pre_execute(self, context: Any) -> None:
         # Before execute imports Kedro, which reads its logging config when first imported.
         os.environ.setdefault("KEDRO_LOGGING_CONFIG", TASK_LOGGING)
+        # DAG files import no Kedro: if it is here, the executor worker preloaded it.
+        log.info("Task runtime: %s", "warm (Kedro preloaded by the executor worker)"
+                 if "kedro.framework.session" in sys.modules
+                 else "cold (Kedro imported by this task; see kedro_mlops.warm_runtime)")
         super().pre_execute(context)
 
     def _call(self, context: Any, pinned: bool = True):
