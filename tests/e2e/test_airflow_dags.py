@@ -111,8 +111,26 @@ def test_training_dag_tracks_one_run_and_registers_one_model(airflow_stack, tmp_
             "run_note": "e2e"}
     run = airflow.run_dag("nyc_airbnb_training", conf, timeout=1200)
 
+    tis = airflow.task_instances("nyc_airbnb_training", run.run_id)
+    assert {ti.try_number for ti in tis} == {1}, "a retry would hide a failure here"
+
+    # The warm task runtime: the executor worker had Kedro and the project imported before it
+    # forked the task, and the task's log still holds Kedro's own plain lines.
+    node_log = airflow.task_log("nyc_airbnb_training", run.run_id,
+                                "training.fit_borough_encoder", 1)
+    assert "Task runtime: warm (Kedro preloaded by the executor worker)" in node_log
+    assert "INFO kedro.runner.sequential_runner: Completed 1 out of 1 tasks" in node_log
+    kedro_lines = [line for line in node_log.splitlines() if " kedro." in line]
+    assert kedro_lines and not any("\x1b[" in line for line in kedro_lines)  # not rich
+
     (mlflow_run,) = runs_of_dag_run("nyc_airbnb_training", run.run_id, "nyc_airbnb_training")
     assert mlflow_run.info.status == "FINISHED"
+    # each node task timed its node function apart from its whole run
+    node_tasks = [ti.task_id for ti in tis if ti.task_id.startswith(("training.",
+                                                                      "data_processing."))]
+    for task_id in node_tasks:
+        whole = mlflow_run.data.metrics[f"task.{task_id}.seconds"]
+        assert 0 < mlflow_run.data.metrics[f"task.{task_id}.node_seconds"] < whole
     params = mlflow_run.data.params
     assert params["model.hist_gradient_boosting.max_iter"] == "40"
     assert params["split.test_size"] == "0.25"

@@ -231,6 +231,11 @@ def test_training_dag_runs_on_both_celery_workers(celery_stack):
     tis = airflow.task_instances("tiny_training", run.run_id)
     assert tis and all(ti.state == "success" for ti in tis), [(t.task_id, t.state) for t in tis]
     assert all(ti.try_number == 1 for ti in tis)
+    # each worker imported Kedro (kedro_mlops.task_preload) before its pool forked
+    for ti in tis:
+        task_log = airflow.task_log("tiny_training", run.run_id, ti.task_id, 1)
+        assert "Task runtime: warm (Kedro preloaded by the executor worker)" in task_log, \
+            ti.task_id
     ran_on = {ti.task_id: ti.hostname for ti in tis}
     print(f"task -> worker: {ran_on}", file=sys.stderr)
     # Every task ran on one of the two workers (a LocalExecutor task would record this
