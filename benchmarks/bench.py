@@ -74,9 +74,42 @@ def _instant(value: str) -> float:
 
 
 # ------------------------------------------------------------------------------ the stack
+CELERY_BROKER = os.environ.get("MLOPS_BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/8")
+CELERY_WORKERS = ("bench1", "bench2")
+
+
+def celery_ping(prefix: str) -> Callable[[], bool]:
+    def check() -> bool:
+        from celery import Celery
+
+        app = Celery(broker=CELERY_BROKER)
+        try:
+            replies = app.control.ping(timeout=1.0)
+        finally:
+            app.close()
+        return any(node.startswith(f"{prefix}@") for reply in replies for node in reply)
+
+    return check
+
+
+def flush_celery_broker() -> None:
+    import redis
+
+    client = redis.Redis.from_url(CELERY_BROKER, socket_timeout=5)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
 @contextlib.contextmanager
-def bench_stack(state: Path) -> Iterator[tuple[Any, Any, Path]]:
-    """A stack of its own on free ports; the DAGs of the repo's project, schedules off."""
+def bench_stack(state: Path, executor: str = "local") -> Iterator[tuple[Any, Any, Path]]:
+    """A stack of its own on free ports; the DAGs of the repo's project, schedules off.
+
+    ``executor="celery"``: the CeleryExecutor with two workers of one slot each (Redis at
+    ``MLOPS_BENCH_CELERY_BROKER_URL``, a database of its own, flushed at both ends), as in
+    tests/e2e/test_celery.py and docker-compose.yml.
+    """
     from kedro_mlops.airflow_client import AirflowClient
     from kedro_mlops.render import render
     from kedro_mlops.settings import Settings
@@ -110,9 +143,22 @@ def bench_stack(state: Path) -> Iterator[tuple[Any, Any, Path]]:
         # every run is triggered here: no scheduled run may start when a DAG is unpaused
         path.write_text(re.sub(r"\n    schedule=.*,\n", "\n    schedule=None,\n",
                                path.read_text(), count=1))
-    components = core_components(settings) + [
-        ProcessComponent(spec, settings) for spec in service_specs(settings, dags_folder=dags)
-    ]
+    overrides = {} if executor == "local" else {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor", "AIRFLOW__CELERY__BROKER_URL": CELERY_BROKER}
+    specs = service_specs(settings, dags_folder=dags, overrides=overrides)
+    if executor == "celery":
+        from kedro_mlops.stack import ServiceSpec
+        from kedro_mlops.stack.airflow import celery_worker_argv
+
+        flush_celery_broker()
+        specs += [ServiceSpec(
+            name=f"airflow-celery-{name}",
+            # two workers on one machine: their log servers would both want port 8793
+            argv=[*celery_worker_argv(hostname=f"{name}@%h", concurrency=1), "--skip-serve-logs"],
+            health=celery_ping(name), env=specs[0].env, cwd=state, start_timeout=120.0,
+            stop_timeout=30.0,
+        ) for name in CELERY_WORKERS]
+    components = core_components(settings) + [ProcessComponent(spec, settings) for spec in specs]
     os.environ.update(settings.env())
     try:
         start_services(settings, components=components, progress=lambda m: None)
@@ -124,6 +170,8 @@ def bench_stack(state: Path) -> Iterator[tuple[Any, Any, Path]]:
             stop_services(settings, components=components, progress=lambda m: None)
         finally:
             drop_databases(settings.postgres_url, [settings.mlflow_db, settings.airflow_db])
+            if executor == "celery":
+                flush_celery_broker()
 
 
 def run_dag(client, dag_id: str, conf: dict | None = None) -> dict[str, Any]:
@@ -149,6 +197,16 @@ def node_seconds(run_id: str) -> dict[str, float]:
     metrics = runs[0].data.metrics
     return {k[len("task."):-len(".node_seconds")]: v for k, v in metrics.items()
             if k.endswith(".node_seconds")}
+
+
+def task_peaks(run_id: str) -> float:
+    """The largest ``task.<node>.peak_rss_mb`` of a DAG run's node tasks."""
+    import mlflow
+
+    runs = mlflow.search_runs(
+        experiment_names=["nyc_airbnb_training"], output_format="list",
+        filter_string=f"tags.`airflow.run_id` = '{run_id}'")
+    return max(v for k, v in runs[0].data.metrics.items() if k.endswith(".peak_rss_mb"))
 
 
 def breakdown(result: dict[str, Any]) -> dict[str, float]:
@@ -296,7 +354,7 @@ def processor_parse(dags: Path, bare_dir: Path, client, settings) -> dict[str, f
         figures[f"processor_parse_{short}_s"] = g
         figures[f"processor_parse_{short}_bare_s"] = b
         say(f"dag-processor last_parse_duration {dag_id}: {g*1000:.0f} ms vs bare {b*1000:.0f} ms")
-    figures["processor_cycle_s"] = sum(durations.values())
+    figures["processor_cycle_s"] = durations[TRAINING] + durations[SCORING]
     return figures
 
 
@@ -338,7 +396,8 @@ def bench_runs(client, state: Path, repeat: int) -> tuple[dict[str, float], list
     for i in range(repeat):
         local = state / f"kedro-run-{i}"
         sides: list[tuple[str, Callable[[], None]]] = [
-            ("dag", lambda: dag_runs.append(run_dag(client, TRAINING))),
+            ("dag", lambda: dag_runs.append({**run_dag(client, TRAINING),
+                                             "rss": airflow_rss(state)})),
             ("kedro", lambda local=local: kedro_runs.append(
                 kedro_run(["--pipeline", "training"], local))),
         ]
@@ -397,6 +456,36 @@ def bench_scoring(client, settings, repeat: int, rows: int) -> dict[str, float]:
     return {"scoring_dag_5k_s": s["median"], "scoring_dag_5k_min_s": s["min"]}
 
 
+def bench_celery(client, repeat: int, kedro_run_s: float) -> dict[str, float]:
+    """The training DAG on two Celery workers: trigger -> success and each task's overhead."""
+    results = []
+    for i in range(repeat):
+        results.append(run_dag(client, TRAINING))
+        say(f"training DAG on 2 Celery workers, run {i + 1}/{repeat}: "
+            f"{results[-1]['seconds']:.1f} s")
+    runs = stats([r["seconds"] for r in results])
+    overheads = [o for r in results for o in breakdown(r)["overheads"]]
+    return {"celery_training_dag_s": runs["median"],
+            "celery_training_dag_vs_kedro_run": runs["median"] / kedro_run_s,
+            "celery_task_overhead_s": statistics.median(overheads),
+            "celery_task_overhead_max_s": max(overheads)}
+
+
+def celery_rss(state: Path) -> dict[str, float]:
+    """RSS (MB) of the Celery workers of this stack: main processes and pool processes."""
+    import psutil
+
+    home, out = str(state / "airflow"), {}
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            cmd = " ".join(proc.info["cmdline"] or [])
+            # Celery renames its processes ("[celeryd: bench1@host:MainProcess] ...")
+            if "celery" in cmd and proc.environ().get("AIRFLOW_HOME") == home:
+                out["rss_celery_workers_mb"] = (out.get("rss_celery_workers_mb", 0.0)
+                                                + proc.memory_info().rss / 2**20)
+    return out
+
+
 # ------------------------------------------------------------------------------ memory
 def airflow_rss(state: Path) -> dict[str, float]:
     """RSS (MB) of this stack's scheduler, its forkserver and its LocalExecutor workers."""
@@ -441,7 +530,7 @@ ROWS = [
     ("parse_training_bare_s", "s", "bare training DAG file parse, DagBag"),
     ("processor_parse_training_s", "s", "dag-processor last_parse_duration, training"),
     ("processor_parse_training_bare_s", "s", "dag-processor last_parse_duration, bare training"),
-    ("processor_cycle_s", "s", "dag-processor: sum of last_parse_duration over the folder"),
+    ("processor_cycle_s", "s", "dag-processor: last_parse_duration summed over dags/"),
     ("task_overhead_s", "s", "node task duration - node function time (median over tasks)"),
     ("task_overhead_max_s", "s", "same, largest"),
     ("node_task_s", "s", f"{NODE}: Airflow task duration"),
@@ -457,6 +546,15 @@ ROWS = [
     ("training_dag_node_task_overhead_s", "s", "  sum of node task overheads"),
     ("training_dag_control_tasks_s", "s", "  start/log model/gate/end tasks"),
     ("scoring_dag_5k_s", "s", "scoring DAG, 5,000-row day (median)"),
+    ("celery_training_dag_s", "s", "training DAG on 2 Celery workers (median)"),
+    ("celery_training_dag_vs_kedro_run", "x", "training DAG on Celery / kedro run"),
+    ("celery_task_overhead_s", "s", "Celery node task duration - node function time (median)"),
+    ("celery_task_overhead_max_s", "s", "same, largest"),
+    ("rss_celery_workers_mb", "MB", "2 Celery workers with their pool processes, summed"),
+    ("task_peak_rss_max_mb", "MB", "largest peak RSS of a node task (pages shared with its worker included)"),
+    ("rss_scheduler_after_first_run_mb", "MB", "scheduler RSS after the first training run"),
+    ("rss_executor_workers_after_first_run_mb", "MB",
+     "LocalExecutor workers RSS, summed, after the first training run"),
     ("rss_scheduler_mb", "MB", "scheduler RSS after the runs"),
     ("rss_forkserver_mb", "MB", "forkserver (preloaded) RSS"),
     ("rss_executor_workers_mb", "MB", "LocalExecutor workers RSS, summed"),
@@ -481,7 +579,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="one run of each comparison, to keep the script working (tests)")
     parser.add_argument("--write", action="store_true",
                         help="write benchmarks/results.json and benchmarks/RESULTS.md")
+    parser.add_argument("--output", type=Path, help="also write the figures (JSON) here")
     parser.add_argument("--scoring-rows", type=int, default=5000)
+    parser.add_argument("--executors", default="local,celery",
+                        help="local (always) and celery: also the training DAG on two Celery "
+                             "workers (needs Redis, MLOPS_BENCH_CELERY_BROKER_URL)")
     args = parser.parse_args(argv)
     repeat = 1 if args.quick else args.repeat
     figures: dict[str, float] = {}
@@ -490,14 +592,26 @@ def main(argv: list[str] | None = None) -> int:
         say(f"starting a stack of its own under {state}")
         with bench_stack(state) as (settings, client, dags):
             figures.update(bench_parse(dags, client, settings, max(repeat, 3)))
-            runs, _ = bench_runs(client, state, repeat)
+            runs, dag_runs = bench_runs(client, state, repeat)
             figures.update(runs)
+            first_rss = dag_runs[0]["rss"]
+            figures.update({f"{k.removesuffix('_mb')}_after_first_run_mb": v
+                            for k, v in first_rss.items()})
+            figures["task_peak_rss_max_mb"] = max(task_peaks(r["run"].run_id) for r in dag_runs)
             figures.update(bench_scoring(client, settings, repeat, args.scoring_rows))
             with contextlib.suppress(Exception):
                 figures.update(airflow_rss(state))
+        if "celery" in args.executors:
+            say("starting a CeleryExecutor stack with two workers")
+            with bench_stack(state / "celery", "celery") as (_, client, _):
+                figures.update(bench_celery(client, repeat, figures["training_kedro_run_s"]))
+                with contextlib.suppress(Exception):
+                    figures.update(celery_rss(state / "celery"))
     figures = {k: round(v, 4) for k, v in figures.items()}
     table = render_table(figures)
     print(table)
+    if args.output:
+        args.output.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     if args.write:
         RESULTS_JSON.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
         RESULTS_MD.write_text(
