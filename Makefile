@@ -12,7 +12,7 @@ export UV_PYTHON := $(PYTHON)
 # Airflow, MLflow, Kedro and pandas from source again (imports 11.8 s instead of 4.7 s).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: demo test test-unit test-e2e install up stop status dags lint benchmark
+.PHONY: demo test test-unit test-e2e install up stop status dags lint benchmark bench
 
 demo: install  ## install, start the stack, train + register + score, print the URLs
 	$(UV) run --frozen python -m kedro_mlops.stack demo
@@ -44,6 +44,9 @@ dags: install  ## regenerate dags/ from the Kedro pipelines (never edit dags/ by
 
 lint: install
 	$(UV) run --frozen ruff check src tests kedro_project
+
+bench: install  ## task start-up cost side by side: parse, node, training DAG vs kedro run, scoring, Celery (benchmarks/RESULTS.md)
+	$(UV) run --frozen python benchmarks/bench.py --write
 
 benchmark: install  ## chunked vs whole-batch scoring: wall time, rows/s, peak RSS (benchmarks/README.md)
 	$(UV) run --frozen python benchmarks/scoring.py

@@ -32,6 +32,7 @@ import os
 import platform
 import re
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -47,6 +48,7 @@ PROJECT = REPO / "kedro_project"
 TRAINING = "nyc_airbnb_training"
 SCORING = "nyc_airbnb_scoring"
 NODE = "data_processing.split_listings"
+FANOUT = (1, 2, 4)
 CONTROL_TASKS = {"start_mlflow_run", "end_mlflow_run", "log_and_register_model",
                  "evaluate_and_promote"}
 RESULTS_JSON = REPO / "benchmarks" / "results.json"
@@ -143,6 +145,11 @@ def bench_stack(state: Path, executor: str = "local") -> Iterator[tuple[Any, Any
         # every run is triggered here: no scheduled run may start when a DAG is unpaused
         path.write_text(re.sub(r"\n    schedule=.*,\n", "\n    schedule=None,\n",
                                path.read_text(), count=1))
+    scoring = (dags / f"{SCORING}_dag.py").read_text()
+    for count in FANOUT:  # the scoring DAG with 1, 2, 4 mapped score_batch tasks
+        (dags / f"{SCORING}_fan{count}_dag.py").write_text(
+            scoring.replace(f'dag_id="{SCORING}"', f'dag_id="{SCORING}_fan{count}"')
+            .replace('"batch_parts": 2,', f'"batch_parts": {count},'))
     overrides = {} if executor == "local" else {
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor", "AIRFLOW__CELERY__BROKER_URL": CELERY_BROKER}
     specs = service_specs(settings, dags_folder=dags, overrides=overrides)
@@ -456,6 +463,104 @@ def bench_scoring(client, settings, repeat: int, rows: int) -> dict[str, float]:
     return {"scoring_dag_5k_s": s["median"], "scoring_dag_5k_min_s": s["min"]}
 
 
+PREDICT_IN_PROCESS = r'''
+import json, resource, sys, time
+import mlflow, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+frame = pd.read_csv(sys.argv[2])
+columns = model.metadata.get_input_schema().input_names()
+started = time.perf_counter()
+predictions = model.predict(frame[columns])
+seconds = time.perf_counter() - started
+assert len(predictions) == len(frame)
+print(json.dumps({"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+'''
+
+
+def _mapped_span(result: dict[str, Any], task_id: str) -> float:
+    """From the first start to the last end of a (mapped) task's instances."""
+    tis = [t for t in result["tis"] if t.task_id == task_id]
+    return max(_instant(t.end_date) for t in tis) - min(_instant(t.start_date) for t in tis)
+
+
+def _scoring_peak_mb(run_id: str) -> float:
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=["nyc_airbnb_scoring"], output_format="list",
+                              filter_string=f"tags.`airflow.run_id` = '{run_id}'")
+    client = mlflow.MlflowClient()
+    history = client.get_metric_history(runs[0].info.run_id, "task.score_batch.peak_rss_mb")
+    return max(m.value for m in history)
+
+
+def bench_throughput(client, settings, sizes: list[int], repeat: int, state: Path
+                     ) -> dict[str, float]:
+    """Rows/s of the scoring task, of ``model.predict`` in-process and of
+    ``mlflow models predict``, on the same generated rows (the champion of this stack)."""
+    from nyc_airbnb.batches import generate_batch, load_source, write_batch
+
+    options = {"key": settings.aws_access_key_id, "secret": settings.aws_secret_access_key,
+               "client_kwargs": {"endpoint_url": settings.s3_endpoint_url}}
+    model_uri = "models:/nyc_airbnb_price@champion"
+    mlflow_cli = str(Path(sys.executable).with_name("mlflow"))
+    source, figures = load_source(), {}
+    for index, rows in enumerate(sizes):
+        ds = (date(2026, 3, 1) + timedelta(days=index)).isoformat()
+        batch = generate_batch(source, rows, seed=rows)
+        write_batch(batch, f"s3://{settings.bucket}", ds, n_files=2, storage_options=options)
+        local = state / f"batch-{rows}.csv"
+        batch.to_csv(local, index=False)
+        del batch
+        task, in_process, cli, peaks = [], [], [], []
+        for i in range(repeat):
+            result = run_dag(client, SCORING, {"batch_date": ds})
+            task.append(rows / _mapped_span(result, "score_batch"))
+            peaks.append(_scoring_peak_mb(result["run"].run_id))
+            out = last_json(subprocess.run([sys.executable, "-c", PREDICT_IN_PROCESS, model_uri,
+                                            str(local)], check=True, capture_output=True,
+                                           text=True).stdout)
+            in_process.append(rows / out["seconds"])
+            started = time.monotonic()
+            subprocess.run([mlflow_cli, "models", "predict", "-m", model_uri, "-i", str(local),
+                            "-t", "csv", "-o", str(state / "predicted.json"),
+                            "--env-manager", "local"],
+                           check=True, capture_output=True, text=True)
+            cli.append(rows / (time.monotonic() - started))
+            say(f"scoring {rows} rows, run {i + 1}/{repeat}: task {task[-1]:.0f} rows/s, "
+                f"in-process predict {in_process[-1]:.0f} rows/s, mlflow models predict "
+                f"{cli[-1]:.0f} rows/s")
+        key = f"{rows // 1000}k"
+        figures.update({
+            f"scoring_task_rows_per_s_{key}": statistics.median(task),
+            f"predict_in_process_rows_per_s_{key}": statistics.median(in_process),
+            f"mlflow_models_predict_rows_per_s_{key}": statistics.median(cli),
+            f"scoring_task_peak_rss_mb_{key}": max(peaks),
+        })
+    return figures
+
+
+def bench_fanout(client, settings, rows: int, counts: list[int], prefix: str
+                 ) -> dict[str, float]:
+    """One day of ``rows`` rows in 4 files, scored by 1, 2, ... mapped ``score_batch`` tasks."""
+    from nyc_airbnb.batches import generate_batch, load_source, write_batch
+
+    options = {"key": settings.aws_access_key_id, "secret": settings.aws_secret_access_key,
+               "client_kwargs": {"endpoint_url": settings.s3_endpoint_url}}
+    ds = "2026-04-01"
+    write_batch(generate_batch(load_source(), rows, seed=4), f"s3://{settings.bucket}", ds,
+                n_files=max(counts), storage_options=options)
+    spans = {}
+    for count in counts:
+        result = run_dag(client, f"{SCORING}_fan{count}", {"batch_date": ds})
+        spans[count] = _mapped_span(result, "score_batch")
+        say(f"{prefix}fan-out {count}: score_batch {spans[count]:.1f} s "
+            f"({rows / spans[count]:.0f} rows/s), DAG run {result['seconds']:.1f} s")
+    figures = {f"{prefix}fanout_{c}_score_s": spans[c] for c in counts}
+    figures.update({f"{prefix}fanout_{c}_speedup": spans[counts[0]] / spans[c]
+                    for c in counts[1:]})
+    return figures
+
+
 def bench_celery(client, repeat: int, kedro_run_s: float) -> dict[str, float]:
     """The training DAG on two Celery workers: trigger -> success and each task's overhead."""
     results = []
@@ -546,6 +651,17 @@ ROWS = [
     ("training_dag_node_task_overhead_s", "s", "  sum of node task overheads"),
     ("training_dag_control_tasks_s", "s", "  start/log model/gate/end tasks"),
     ("scoring_dag_5k_s", "s", "scoring DAG, 5,000-row day (median)"),
+    *[(f"{kind}_rows_per_s_{k}", "rows/s", f"{what}, {k} rows")
+      for k in ("2k", "20k", "200k", "2000k")
+      for kind, what in (("scoring_task", "score_batch task(s), first start -> last end"),
+                         ("predict_in_process", "model.predict in-process, same rows"),
+                         ("mlflow_models_predict", "mlflow models predict (CLI), same file"))],
+    *[(f"scoring_task_peak_rss_mb_{k}", "MB", f"score_batch task peak RSS, {k} rows")
+      for k in ("2k", "20k", "200k", "2000k")],
+    *[(f"{p}fanout_{c}_score_s", "s", f"{e}: score_batch with {c} mapped task(s)")
+      for p, e in (("", "LocalExecutor"), ("celery_", "2 Celery workers")) for c in FANOUT],
+    *[(f"{p}fanout_{c}_speedup", "x", f"{e}: speed-up of {c} mapped tasks over 1")
+      for p, e in (("", "LocalExecutor"), ("celery_", "2 Celery workers")) for c in FANOUT[1:]],
     ("celery_training_dag_s", "s", "training DAG on 2 Celery workers (median)"),
     ("celery_training_dag_vs_kedro_run", "x", "training DAG on Celery / kedro run"),
     ("celery_task_overhead_s", "s", "Celery node task duration - node function time (median)"),
@@ -566,10 +682,74 @@ def render_table(figures: dict[str, float]) -> str:
     for key, unit, what in ROWS:
         if key in figures:
             value = figures[key]
-            text = f"{value:.2f}x" if unit == "x" else f"{value:.2f} {unit}" \
-                if unit == "s" else f"{value:.0f} {unit}"
+            text = (f"{value:.2f}x" if unit == "x" else
+                    f"{value:.2f} {unit}" if unit == "s" else f"{value:,.0f} {unit}")
             lines.append(f"| `{key}` | {text} | {what} |")
     return "\n".join(lines)
+
+
+README = REPO / "README.md"
+README_START = "<!-- bench:start (generated by `make bench` from benchmarks/results.json; do not edit) -->"
+README_END = "<!-- bench:end -->"
+
+
+def readme_block(f: dict[str, float]) -> str:
+    """The README's figures, all from results.json (a test fails when the README is stale)."""
+    rows = [
+        ("a node task beyond its node function (median, largest)",
+         f"{f['task_overhead_s']:.2f} s, {f['task_overhead_max_s']:.2f} s"),
+        ("training DAG vs one-process `kedro run` (LocalExecutor)",
+         (f"{f['training_dag_s']:.1f} s vs {f['training_kedro_run_s']:.1f} s: "
+          f"{f['training_dag_vs_kedro_run']:.2f}x")),
+    ]
+    if "celery_training_dag_s" in f:
+        rows.append(("training DAG on 2 Celery workers",
+                     (f"{f['celery_training_dag_s']:.1f} s: "
+                      f"{f['celery_training_dag_vs_kedro_run']:.2f}x; node task beyond its "
+                      f"function {f['celery_task_overhead_s']:.2f} s")))
+    rows += [
+        ("scoring DAG, 5,000-row day", f"{f['scoring_dag_5k_s']:.1f} s"),
+        ("DAG file parse (DagBag) vs the same DAG on EmptyOperators",
+         (f"training {f['parse_training_vs_bare']:.2f}x, scoring "
+          f"{f['parse_scoring_vs_bare']:.2f}x; dag-processor over dags/ "
+          f"{f['processor_cycle_s']:.2f} s")),
+        *throughput_rows(f),
+        ("RSS: forkserver, LocalExecutor workers, scheduler",
+         (f"{f.get('rss_forkserver_mb', 0):.0f} MB, "
+          f"{f.get('rss_executor_workers_mb', 0):.0f} MB "
+          f"({f.get('rss_executor_workers_after_first_run_mb', 0):.0f} MB after the first "
+          f"run), {f.get('rss_scheduler_mb', 0):.0f} MB")),
+    ]
+    lines = ["| figure | measured |", "| --- | --- |"]
+    lines += [f"| {what} | {value} |" for what, value in rows]
+    return "\n".join(lines)
+
+
+def throughput_rows(f: dict[str, float]) -> list[tuple[str, str]]:
+    rows = []
+    for key in ("2000k", "200k", "20k", "2k"):
+        if f"scoring_task_rows_per_s_{key}" in f:
+            rows.append(((f"scoring {key} rows (rows/s): task(s), model.predict in-process, "
+                          "`mlflow models predict`"),
+                         (f"{f[f'scoring_task_rows_per_s_{key}']:,.0f}, "
+                          f"{f[f'predict_in_process_rows_per_s_{key}']:,.0f}, "
+                          f"{f[f'mlflow_models_predict_rows_per_s_{key}']:,.0f}; task peak "
+                          f"{f[f'scoring_task_peak_rss_mb_{key}']:,.0f} MB")))
+            break
+    for prefix, executor in (("", "LocalExecutor"), ("celery_", "2 Celery workers")):
+        speedups = [(c, f[f"{prefix}fanout_{c}_speedup"]) for c in FANOUT[1:]
+                    if f"{prefix}fanout_{c}_speedup" in f]
+        if speedups:
+            rows.append((f"fan-out speed-up over 1 scoring task, {executor}",
+                         ", ".join(f"{c} tasks {x:.2f}x" for c, x in speedups)))
+    return rows
+
+
+def write_readme(figures: dict[str, float]) -> None:
+    text = README.read_text()
+    start = text.index(README_START) + len(README_START)
+    end = text.index(README_END)
+    README.write_text(text[:start] + "\n" + readme_block(figures) + "\n" + text[end:])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -580,18 +760,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true",
                         help="write benchmarks/results.json and benchmarks/RESULTS.md")
     parser.add_argument("--output", type=Path, help="also write the figures (JSON) here")
-    parser.add_argument("--scoring-rows", type=int, default=5000)
+    parser.add_argument("--scoring-rows", type=int, default=5000,
+                        help="rows of the scoring day timed end to end (default 5000)")
+    parser.add_argument("--scoring-sizes", type=lambda t: [int(x) for x in t.split(",")],
+                        default=[20_000, 200_000, 2_000_000],
+                        help="batch sizes for rows/s: task vs predict vs mlflow models predict")
+    parser.add_argument("--fanout-rows", type=int, default=2_000_000,
+                        help="rows of the day scored by 1, 2 and 4 mapped tasks")
+    parser.add_argument("--heavy-repeat", type=int, default=1,
+                        help="runs of each throughput size (default 1: minutes each at 2M)")
     parser.add_argument("--executors", default="local,celery",
                         help="local (always) and celery: also the training DAG on two Celery "
                              "workers (needs Redis, MLOPS_BENCH_CELERY_BROKER_URL)")
+    parser.add_argument("--readme-only", action="store_true",
+                        help="only rewrite the README's figures from benchmarks/results.json")
     args = parser.parse_args(argv)
+    # stopped from outside (a CI limit, kill): stop the stack and drop its databases first
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.readme_only:
+        write_readme(json.loads(RESULTS_JSON.read_text()))
+        return 0
     repeat = 1 if args.quick else args.repeat
+    heavy = 1 if args.quick else args.heavy_repeat
+    sizes = [2000] if args.quick else args.scoring_sizes
+    fanout_rows = 8000 if args.quick else args.fanout_rows
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="kedro-mlops-bench-") as tmp:
         state = Path(tmp)
         say(f"starting a stack of its own under {state}")
         with bench_stack(state) as (settings, client, dags):
-            figures.update(bench_parse(dags, client, settings, max(repeat, 3)))
+            figures.update(bench_parse(dags, client, settings, 1 if args.quick else repeat))
             runs, dag_runs = bench_runs(client, state, repeat)
             figures.update(runs)
             first_rss = dag_runs[0]["rss"]
@@ -599,12 +797,17 @@ def main(argv: list[str] | None = None) -> int:
                             for k, v in first_rss.items()})
             figures["task_peak_rss_max_mb"] = max(task_peaks(r["run"].run_id) for r in dag_runs)
             figures.update(bench_scoring(client, settings, repeat, args.scoring_rows))
+            figures.update(bench_throughput(client, settings, sizes, heavy, state))
+            fanout = list(FANOUT[:2] if args.quick else FANOUT)
+            figures.update(bench_fanout(client, settings, fanout_rows, fanout, ""))
             with contextlib.suppress(Exception):
                 figures.update(airflow_rss(state))
         if "celery" in args.executors:
             say("starting a CeleryExecutor stack with two workers")
-            with bench_stack(state / "celery", "celery") as (_, client, _):
+            with bench_stack(state / "celery", "celery") as (celery, client, _):
+                # its training runs make this stack's champion, which the fan-out scores with
                 figures.update(bench_celery(client, repeat, figures["training_kedro_run_s"]))
+                figures.update(bench_fanout(client, celery, fanout_rows, fanout, "celery_"))
                 with contextlib.suppress(Exception):
                     figures.update(celery_rss(state / "celery"))
     figures = {k: round(v, 4) for k, v in figures.items()}
@@ -618,7 +821,9 @@ def main(argv: list[str] | None = None) -> int:
             "# Benchmark results\n\n"
             f"`make bench` ({repeat} runs of each side, alternating; medians unless named "
             f"min/max). {machine()}.\n\n{table}\n")
-        say(f"wrote {RESULTS_JSON.relative_to(REPO)} and {RESULTS_MD.relative_to(REPO)}")
+        write_readme(figures)
+        say(f"wrote {RESULTS_JSON.relative_to(REPO)}, {RESULTS_MD.relative_to(REPO)} and "
+            "the README's figures")
     return 0
 
 
