@@ -43,13 +43,18 @@ print(json.dumps({
 """
 
 
-def test_preload_imports_the_project_and_opens_nothing_that_a_fork_would_share(tmp_path):
-    out = subprocess.run([sys.executable, "-c", PRELOAD, str(NYC), str(TINY)],
+def _preload_in_fresh_process(tmp_path: Path, *projects: Path) -> dict:
+    """Run PRELOAD in a new interpreter with a bare environment; what it reports."""
+    out = subprocess.run([sys.executable, "-c", PRELOAD, *map(str, projects)],
                          capture_output=True, text=True, check=True, cwd=tmp_path,
                          env={"DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
                               "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
                               "AIRFLOW_HOME": str(tmp_path / "airflow")})
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_preload_imports_the_project_and_opens_nothing_that_a_fork_would_share(tmp_path):
+    result = _preload_in_fresh_process(tmp_path, NYC, TINY)
     modules = set(result["modules"])
     # the libraries every task needs
     assert {"kedro.framework.session", "kedro_mlflow.framework.hooks.mlflow_hook",
@@ -72,12 +77,7 @@ def test_a_broken_project_does_not_stop_the_worker(tmp_path):
     (broken / "conf" / "base" / "catalog.yml").write_text("a: [unclosed\n")
     (broken / "pyproject.toml").write_text("[tool.kedro]\npackage_name = 'nope'\n"
                                            "project_name = 'nope'\nkedro_init_version = '1.7.0'\n")
-    out = subprocess.run([sys.executable, "-c", PRELOAD, str(broken), str(TINY)],
-                         capture_output=True, text=True, check=True, cwd=tmp_path,
-                         env={"DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
-                              "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                              "AIRFLOW_HOME": str(tmp_path / "airflow")})
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = _preload_in_fresh_process(tmp_path, broken, TINY)
     assert "tiny.nodes" in result["modules"]  # the next project was still warmed
 
 
