@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -37,6 +38,47 @@ class InvalidRunParams(ValueError):
     """A trigger param that Kedro would not accept."""
 
     retryable = False
+
+
+#: runtime params the deployment sets for every run (``kedro_session``): where the run's data is
+DEPLOYMENT_PATHS = ("data_root", "lake_root")
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://|[A-Za-z]:/)")
+
+
+def _leaves_its_folder(value: str) -> bool:
+    """An absolute path, a URL (``s3://other-bucket``) or a path with a ``..`` segment: a value
+    that, joined to a catalog path, would point outside the run's prefix."""
+    text = value.strip().replace("\\", "/")
+    return (text.startswith(("/", "~")) or bool(_URL_SCHEME.match(text))
+            or ".." in text.split("/"))
+
+
+def check_param_paths(params: Mapping[str, Any], runtime_params: Mapping[str, Any]) -> None:
+    """Reject trigger params that would choose where a run reads or writes.
+
+    Every path of a DAG run is rooted at the deployment's ``data_root`` / ``lake_root``; a param
+    value is joined to those (``ds=<batch_date>``), so it may not be a path of its own. Runtime
+    params of airflow.yml are checked too: they are rendered from trigger params.
+    """
+    owned = sorted(k for k in params if k in DEPLOYMENT_PATHS)
+    if owned:
+        raise InvalidRunParams(
+            f"Trigger param(s) {', '.join(owned)} cannot be set: the deployment roots every run's "
+            "data at its own prefix (MLOPS_RUNS_ROOT/<dag_id>/<run_id>, MLOPS_LAKE_ROOT). "
+            "Remove them from the trigger params."
+        )
+    bad = [
+        f"{key}={value!r}"
+        for source in (params, runtime_params)
+        for key, value in source.items()
+        if key not in RUN_ANNOTATIONS and isinstance(value, str) and _leaves_its_folder(value)
+    ]
+    if bad:
+        raise InvalidRunParams(
+            f"Param(s) {', '.join(dict.fromkeys(bad))} would point outside this run's data "
+            "(an absolute path, a URL or a '..' segment): a DAG param cannot choose where a run "
+            "reads or writes. Give a plain value (e.g. batch_date=2026-11-27)."
+        )
 
 
 @dataclass(frozen=True)
@@ -105,6 +147,7 @@ def validate_params(call: DagRunCall) -> None:
     Checked against the project's parameters as configured, without the trigger params (Kedro
     merges runtime params into parameters, so any key would look known there).
     """
+    check_param_paths(call.params, call.runtime_params)
     undeclared = [k for k in call.params if k not in call.declared and k not in RUN_ANNOTATIONS]
     if not undeclared:
         return

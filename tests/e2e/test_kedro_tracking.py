@@ -29,7 +29,9 @@ MODEL = "nyc_airbnb_price"
 
 def kedro_run(stack, *args: str, **params: str) -> subprocess.CompletedProcess:
     param_arg = ",".join(f"{k}={v}" for k, v in params.items())
-    env = {**os.environ, **stack.env()}
+    # Kedro prints the error through rich, wrapped at the terminal's width even inside a word:
+    # a wide terminal keeps each problem line whole for the assertions
+    env = {**os.environ, **stack.env(), "COLUMNS": "1000"}
     command = [sys.executable, "-m", "kedro", "run", *args]
     if param_arg:
         command += ["--params", param_arg]
@@ -108,61 +110,136 @@ def test_registered_version_predicts_in_a_fresh_process(stack, trained, mlflow_c
     assert "neighbourhood_group" in result["missing"]
 
 
-def _bad_frames():
-    raw = pd.read_csv(RAW).head(3000)
-    unseen = raw.copy()
-    unseen.loc[5, "neighbourhood_group"] = "Atlantis"
-    nan_prices = raw.copy()
-    nan_prices.loc[[1, 2, 3], "price"] = float("nan")
-    wrong_dtype = raw.copy()
-    wrong_dtype["minimum_nights"] = "three"
-    return {
-        "missing_column": (raw.drop(columns=["room_type"]), "room_type"),
-        "wrong_dtype": (wrong_dtype, "minimum_nights"),
-        "empty_file": (raw.head(0), "raw_listings"),
-        "unseen_borough": (unseen, "Atlantis"),
-        "nan_prices": (nan_prices, "price"),
-    }
+def _set(column: str, rows: list[int], value):
+    def mutate(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.astype({column: "object"})
+        frame.loc[rows, column] = value
+        return frame
+
+    return mutate
 
 
-@pytest.mark.parametrize("case", sorted(_bad_frames()))
+#: case: (how the rows are changed, or the file's bytes; the problem line a training run prints;
+#: the one a scoring run prints; for scoring, another change where the rule differs: price is
+#: optional in a batch, which has no price column)
+BAD_INPUTS = {
+    "missing_column": (
+        lambda frame: frame.drop(columns=["room_type"]),
+        "column 'room_type': required column is missing",
+        "column 'room_type': required by the model signature, missing (file file://{file})",
+    ),
+    "wrong_dtype": (
+        lambda frame: frame.assign(minimum_nights="three"),
+        ("column 'minimum_nights': wrong dtype, cannot convert to int64 (3000 failing value(s), "
+        "e.g. 'three')"),
+        ("column 'minimum_nights': wrong dtype, cannot convert to int64 (3000 failing value(s), "
+        "e.g. 'three') in file(s) file://{file}"),
+    ),
+    "header_only": (
+        lambda frame: frame.head(0),
+        "table: has at least 1000 row(s) (got 0)",
+        "table: the batch is empty: no data rows in 1 file(s)",
+    ),
+    "zero_bytes": (
+        b"",
+        ("table: file {file} is empty (0 bytes): no header and no rows; deliver the complete "
+        "file again"),
+        "table: the batch is empty: no data rows in 1 file(s)",
+    ),
+    "unseen_borough": (
+        _set("neighbourhood_group", [5], "Atlantis"),
+        ("column 'neighbourhood_group': isin(['Bronx', 'Brooklyn', 'Manhattan', 'Queens', "
+        "'Staten Island']) (1 failing value(s), e.g. 'Atlantis')"),
+        ("column 'neighbourhood_group': isin(['Bronx', 'Brooklyn', 'Manhattan', 'Queens', "
+        "'Staten Island']) (1 failing value(s), e.g. 'Atlantis') in file(s) file://{file}"),
+    ),
+    "nan_prices_or_ids": (  # price is optional in a scoring batch: a missing id is the analogue
+        _set("price", [1, 2, 3], None),
+        "column 'price': null values are not allowed (3 failing value(s))",
+        "column 'id': null values are not allowed (2 failing value(s)) in file(s) file://{file}",
+        _set("id", [1, 2], None),
+    ),
+}
+
+
+def _write_bad(case: str, path: Path, *, with_price: bool) -> None:
+    change = BAD_INPUTS[case][0] if with_price else (BAD_INPUTS[case][3:] or BAD_INPUTS[case])[0]
+    if isinstance(change, bytes):
+        path.write_bytes(change)
+        return
+    frame = change(pd.read_csv(RAW).head(3000))
+    if not with_price:
+        frame = frame.drop(columns=["price"])
+    frame.to_csv(path, index=False)
+
+
+def _printed(stderr: str) -> str:
+    """The run's output on one line: the terminal may wrap a long message."""
+    return " ".join(stderr.split())
+
+
+def _only_failed_run(mlflow_client, experiment: str, run_name: str):
+    """The one MLflow run of this name: kedro-mlflow opened it, the error closed it FAILED."""
+    exp = mlflow_client.get_experiment_by_name(experiment)
+    runs = mlflow_client.search_runs([exp.experiment_id],
+                                     filter_string=f"attributes.run_name = '{run_name}'")
+    assert [r.info.status for r in runs] == ["FAILED"], f"one FAILED run named {run_name}"
+    (run,) = runs
+    assert not mlflow_client.search_logged_models(
+        [exp.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")
+    return run
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_training_input_fails_clearly_with_no_model(stack, mlflow_client, tmp_path, case):
-    frame, named = _bad_frames()[case]
     bad = tmp_path / f"{case}.csv"
-    frame.to_csv(bad, index=False)
+    _write_bad(case, bad, with_price=True)
     run_name = f"bad_{case}"
     result = kedro_run(stack, run_name=run_name, raw_listings_path=str(bad),
                        data_root=str(tmp_path / "data"))
     assert result.returncode != 0
-    assert "DataValidationError" in result.stderr and named in result.stderr
-    exp = mlflow_client.get_experiment_by_name(EXPERIMENT)
-    for run in mlflow_client.search_runs([exp.experiment_id],
-                                         filter_string=f"attributes.run_name = '{run_name}'"):
-        assert run.info.status != "FINISHED"
-        assert not mlflow_client.search_logged_models(
-            [exp.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")
-    assert not (tmp_path / "data/06_models").exists(), "training never started"
+    printed = _printed(result.stderr)
+    assert "Data validation failed for 'raw_listings' (1 problem(s)):" in printed
+    assert BAD_INPUTS[case][1].format(file=bad) in printed, result.stderr[-3000:]
+    _only_failed_run(mlflow_client, EXPERIMENT, run_name)
+    assert not (tmp_path / "data").exists(), "nothing written, not even the validated rows"
 
 
-@pytest.mark.parametrize("case", sorted(_bad_frames()))
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_scoring_batch_fails_clearly_and_writes_nothing(stack, trained, mlflow_client,
                                                             tmp_path, case):
     run, _ = trained
     _champion(mlflow_client, run)
-    frame, named = _bad_frames()[case]
-    named = named.replace("raw_listings", "scoring_batch")
-    if case == "nan_prices":  # price is optional in a scoring batch: a NaN id is the analogue
-        frame = frame.astype({"id": "float"})
-        frame.loc[[1, 2], "id"] = float("nan")
-        named = "id"
     batch = tmp_path / f"{case}.csv"
-    frame.drop(columns=["price"]).to_csv(batch, index=False)
+    _write_bad(case, batch, with_price=False)
+    run_name = f"bad_scoring_{case}"
     result = kedro_run(stack, "--pipelines", "scoring", scoring_input_path=str(batch),
                        data_root=str(tmp_path / "data"), lake_root=str(tmp_path / "lake"),
-                       mlflow_experiment="nyc_airbnb_scoring")
+                       mlflow_experiment="nyc_airbnb_scoring", run_name=run_name)
     assert result.returncode != 0
-    assert named in result.stderr, result.stderr[-2000:]
+    printed = _printed(result.stderr)
+    assert "Data validation failed for 'scoring_batch' (1 problem(s)):" in printed
+    assert BAD_INPUTS[case][2].format(file=batch) in printed, result.stderr[-3000:]
+    _only_failed_run(mlflow_client, "nyc_airbnb_scoring", run_name)
     assert not (tmp_path / "lake").exists(), "no partial output"
+    assert not (tmp_path / "data/08_reporting/batch_check.json").exists()
+
+
+def test_scoring_with_an_alias_nobody_holds_fails_naming_it(stack, trained, mlflow_client,
+                                                            tmp_path):
+    from nyc_airbnb.batches import generate_batch, load_source, write_batch
+
+    lake = tmp_path / "lake"
+    write_batch(generate_batch(load_source(), 50, seed=5), str(lake), "2026-10-02")
+    result = kedro_run(stack, "--pipelines", "scoring", batch_date="2026-10-02",
+                       model_alias="nope", lake_root=str(lake), data_root=str(tmp_path / "data"),
+                       mlflow_experiment="nyc_airbnb_scoring", run_name="bad_alias")
+    assert result.returncode != 0
+    printed = _printed(result.stderr)
+    assert "Cannot resolve 'models:/nyc_airbnb_price@nope' (alias 'nope')" in printed
+    assert "To get one: train" in printed
+    _only_failed_run(mlflow_client, "nyc_airbnb_scoring", "bad_alias")
+    assert not (lake / "predictions").exists()
 
 
 def _champion(mlflow_client, run) -> str:

@@ -155,6 +155,22 @@ def _column_checks(name: str, schema_params: Mapping[str, Any]) -> list[pa.Check
     return checks.get(name, [])
 
 
+def _finite_check() -> pa.Check:
+    # "inf" in a CSV parses as a float that passes ge(0); the model cannot use it (scikit-learn
+    # rejects the whole input), so the contract says which column holds it
+    return pa.Check(lambda s: np.isfinite(s.astype("float64")),
+                    error="a finite number (not inf or -inf)")
+
+
+def _price_checks(schema_params: Mapping[str, Any]) -> list[pa.Check]:
+    checks = [_finite_check(), pa.Check.ge(0)]
+    max_price = schema_params.get("max_price")
+    if max_price:
+        checks.append(pa.Check.le(
+            max_price, error=f"plausible: at most {max_price:g} US dollars a night"))
+    return checks
+
+
 def _min_rows_check(min_rows: int) -> pa.Check:
     return pa.Check(lambda df: len(df) >= min_rows, error=f"has at least {min_rows} row(s)")
 
@@ -171,7 +187,8 @@ def listing_schema(
     Args:
         schema_params: ``params:listing_schema``: allowed ``boroughs`` and ``room_types``; and,
             when set, the New York City box (``latitude``, ``longitude``: {min, max}) and
-            ``max_minimum_nights`` (values beyond are wrong data, not listings).
+            ``max_minimum_nights`` and ``max_price`` (values beyond are wrong data, not
+            listings). Every float column must be finite.
         price: "required" (training data: present, numeric, no nulls, >= 0) or "optional"
             (scoring / inference input: may be absent or null).
         columns: the listing columns to require; all raw columns by default.
@@ -183,7 +200,8 @@ def listing_schema(
     schema_columns = {
         name: pa.Column(
             LISTING_COLUMNS[name].dtype,
-            checks=_column_checks(name, schema_params),
+            checks=([_finite_check()] if LISTING_COLUMNS[name].dtype == "float64" else [])
+            + _column_checks(name, schema_params),
             nullable=LISTING_COLUMNS[name].nullable,
             coerce=True,
         )
@@ -191,7 +209,7 @@ def listing_schema(
     }
     schema_columns[PRICE_COLUMN] = pa.Column(
         "float64",
-        checks=[pa.Check.ge(0)],
+        checks=_price_checks(schema_params),
         nullable=price == "optional",
         required=price == "required",
         coerce=True,

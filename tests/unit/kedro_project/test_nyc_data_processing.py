@@ -171,6 +171,28 @@ def _cut_mid_row(raw: pd.DataFrame, path) -> None:
     path.write_text(whole + f"{raw['id'].iloc[-1]},Sunny loft", encoding="utf-8")
 
 
+def _bytes(encode):
+    def write(raw: pd.DataFrame, path) -> None:
+        path.write_bytes(encode(raw))
+
+    return write
+
+
+def _latin1_name(raw: pd.DataFrame) -> bytes:
+    """UTF-8 but for one name written in latin-1 (an 'é' as the single byte 0xE9)."""
+    raw = raw.astype({"name": "object"})
+    raw.loc[20, "name"] = "CAFE_PLACEHOLDER in Harlem"
+    return raw.to_csv(index=False).encode("utf-8").replace(
+        b"CAFE_PLACEHOLDER", "Caf\u00e9".encode("latin-1"))
+
+
+def _extra_field(raw: pd.DataFrame, path) -> None:
+    """One row with a 17th field: an unquoted comma in a value of an export."""
+    lines = raw.head(40).to_csv(index=False, quoting=1).splitlines()
+    lines[30] += ',"stray"'  # line 31 of the file
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def _mutated(mutate):
     def write(raw: pd.DataFrame, path) -> None:
         mutate(raw).to_csv(path, index=False)
@@ -230,7 +252,70 @@ BAD_RAW_FILES = {
         ("column 'minimum_nights': plausible: at most 3650 nights (1 failing value(s), "
          "e.g. 1000000000)"),
     ),
+    "empty file (0 bytes)": (
+        _bytes(lambda raw: b""),
+        "CSVLayoutError",
+        ("table: file {file} is empty (0 bytes): no header and no rows; deliver the complete "
+         "file again"),
+    ),
+    "header only": (
+        _write_csv(),  # of raw.head(0): see HEADER_ONLY
+        "DataValidationError",
+        "table: has at least 1000 row(s) (got 0)",
+    ),
+    "UTF-16 text": (
+        _write_csv(encoding="utf-16"),
+        "CSVLayoutError",
+        ("table: file {file} is UTF-16 text, not utf-8: export it again as utf-8 (e.g. 'CSV "
+         "UTF-8' in a spreadsheet, or `iconv -f UTF-16 -t UTF-8`)"),
+    ),
+    "latin-1 bytes in a UTF-8 file": (
+        _bytes(_latin1_name),
+        "CSVLayoutError",
+        ("column 'name': not UTF-8 text: file {file}, data row 21, field 2 (invalid "
+         "continuation byte); export the file again as UTF-8"),
+    ),
+    "a row with one field too many": (
+        _extra_field,
+        "CSVLayoutError",
+        ("table: file {file}, line 31: 17 fields where the header has 16; quote the fields that "
+         "contain the separator (or fix that row)"),
+    ),
+    "missing column": (
+        _mutated(lambda raw: raw.drop(columns=["room_type"])),
+        "DataValidationError",
+        "column 'room_type': required column is missing",
+    ),
+    "price of a billion": (
+        _mutated(_set(15, "price", 1e9)),
+        "DataValidationError",
+        ("column 'price': plausible: at most 100000 US dollars a night (1 failing value(s), "
+         "e.g. 1000000000.0)"),
+    ),
+    "negative price": (
+        _mutated(_set(16, "price", -50)),
+        "DataValidationError",
+        "column 'price': greater_than_or_equal_to(0) (1 failing value(s), e.g. -50.0)",
+    ),
+    "NaN price": (
+        _mutated(_set(17, "price", float("nan"))),
+        "DataValidationError",
+        "column 'price': null values are not allowed (1 failing value(s))",
+    ),
+    "inf in a numeric column": (
+        _mutated(_set(18, "reviews_per_month", "inf")),
+        "DataValidationError",
+        ("column 'reviews_per_month': a finite number (not inf or -inf) (1 failing value(s), "
+         "e.g. inf)"),
+    ),
+    "a date that is not a date": (
+        _mutated(_set(19, "last_review", "2019-13-45")),
+        "DataValidationError",
+        "column 'last_review': is a date (YYYY-MM-DD) (1 failing value(s), e.g. '2019-13-45')",
+    ),
 }
+#: cases written from the header of the sample only
+HEADER_ONLY = {"header only"}
 
 
 @pytest.mark.parametrize("case", list(BAD_RAW_FILES))
@@ -245,7 +330,7 @@ def test_bad_raw_file_stops_data_processing_naming_the_problem_and_writes_nothin
 
     write, error_type, expected = BAD_RAW_FILES[case]
     raw_file = tmp_path / "raw.csv"
-    write(raw_sample.copy(), raw_file)
+    write(raw_sample.head(0) if case in HEADER_ONLY else raw_sample.copy(), raw_file)
     out = tmp_path / "run"
     catalog = make_catalog({"price_reference": price_reference, **param_inputs(params)})
     catalog["raw_listings"] = CheckedCSVDataset(filepath=str(raw_file), name="raw_listings")
@@ -266,6 +351,22 @@ def test_bad_raw_file_stops_data_processing_naming_the_problem_and_writes_nothin
     assert expected.format(file=raw_file) in failure.describe()
     assert str(error).startswith("Data validation failed for 'raw_listings' (1 problem(s)):")
     assert not out.exists()  # not even the validated raw file
+
+
+def test_an_unknown_extra_column_in_the_training_file_is_accepted_and_unused(
+    raw_sample, params
+):
+    """Scraped exports gain columns over time: training reads the contract's columns only, and
+    the model's signature is the contract's (nyc_airbnb.model_contract), so an extra column
+    cannot change what scoring requires. (A scoring batch with one is rejected: see
+    test_nyc_scoring.)"""
+    from nyc_airbnb.model_contract import model_signature
+    from nyc_airbnb.pipelines.data_processing.nodes import validate_raw_listings
+
+    validated = validate_raw_listings(raw_sample.assign(colour="blue"),
+                                      params["listing_schema"], params["data_quality"])
+    assert len(validated) == len(raw_sample)
+    assert "colour" not in model_signature().inputs.input_names()
 
 
 def test_committed_raw_file_has_a_plausible_median_price(raw_full, params):

@@ -536,6 +536,11 @@ def _semicolons(batch: Batch, listings: pd.DataFrame) -> None:
     listings.head(30).to_csv(batch.incoming / "part-0000.csv", sep=";", index=False)
 
 
+def _utf16(batch: Batch, listings: pd.DataFrame) -> None:
+    """A spreadsheet's "Unicode text" export: UTF-16 with a byte order mark."""
+    listings.head(30).to_csv(batch.incoming / "part-0000.csv", index=False, encoding="utf-16")
+
+
 def _cut_mid_row(batch: Batch, listings: pd.DataFrame) -> None:
     """An interrupted upload: 29 whole rows, then the 30th cut inside its name (physical line 32
     of the file: one of the 29 names spans two lines, quoted)."""
@@ -576,7 +581,8 @@ BAD_BATCHES = {
     ),
     "not UTF-8": (
         _latin1,
-        "column 'name': not UTF-8 text: file {part0}, data row 18, field 2",
+        ("column 'name': not UTF-8 text: file {part0}, data row 18, field 2 (invalid "
+         "continuation byte); export the file again as UTF-8"),
     ),
     "null in a required field": (
         _one_file(_set(7, "room_type", None)),
@@ -618,6 +624,30 @@ BAD_BATCHES = {
         _one_file(_set(6, "minimum_nights", 10**9)),
         ("column 'minimum_nights': plausible: at most 3650 nights (1 failing value(s), "
         "e.g. 1000000000) in file(s) {part0}"),
+    ),
+    "UTF-16 file": (
+        _utf16,
+        ("table: file {part0} is UTF-16 text, not utf-8: export it again as utf-8 (e.g. 'CSV "
+         "UTF-8' in a spreadsheet, or `iconv -f UTF-16 -t UTF-8`)"),
+    ),
+    "inf in a numeric column": (
+        _one_file(_set(8, "reviews_per_month", "inf")),
+        ("column 'reviews_per_month': a finite number (not inf or -inf) (1 failing value(s), "
+         "e.g. inf) in file(s) {part0}"),
+    ),
+    "NaN latitude": (
+        _one_file(_set(10, "latitude", float("nan"))),
+        "column 'latitude': null values are not allowed (1 failing value(s)) in file(s) {part0}",
+    ),
+    "a date that is not a date": (
+        _one_file(_set(11, "last_review", "last tuesday")),
+        ("column 'last_review': is a date (YYYY-MM-DD) (1 failing value(s), e.g. "
+         "'last tuesday') in file(s) {part0}"),
+    ),
+    "negative price": (
+        _one_file(_set(12, "price", -5)),
+        ("column 'price': greater_than_or_equal_to(0) (1 failing value(s), e.g. -5.0) in "
+         "file(s) {part0}"),
     ),
     "bad row in the second chunk of the second file": (
         _two_files_bad_second_chunk("neighbourhood_group", "Yonkers"),

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
@@ -13,9 +10,8 @@ import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
 from nyc_airbnb.chunks import FrameChunks
-from nyc_airbnb.datasets.csv_layout import check_layout, parser_error
+from nyc_airbnb.datasets.csv_layout import check_layout, parser_error, undecodable_error
 from nyc_airbnb.datasets.filesystem import open_filesystem
-from nyc_airbnb.validation import DataValidationError, ValidationFailure
 
 DATASET = "scoring_batch"
 
@@ -122,46 +118,8 @@ class ChunkedCSVDataset(AbstractDataset[None, FrameChunks]):
                     # a 0-byte file: no header, no rows; the batch check counts it as empty
                     continue
                 except UnicodeDecodeError as err:
-                    column, where = self._locate_undecodable(path)
-                    raise DataValidationError(
-                        DATASET,
-                        [ValidationFailure(column, f"not UTF-8 text: file {url}, {where} "
-                                                   f"({err.reason})")],
-                    ) from None
-
-    def _locate_undecodable(self, path: str) -> tuple[str | None, str]:
-        """The column and the place (data row, 1-based, or header field) of the first field of
-        ``path`` that is not text in the configured encoding: one streaming pass over the bytes."""
-        encoding = self._load_args.get("encoding") or "utf-8"
-        unknown = None, "in a block of the file"
-        if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
-            return unknown  # fields map to bytes one to one only for an ASCII-compatible UTF-8
-        sep = self._load_args.get("sep", self._load_args.get("delimiter")) or ","
-
-        def bad(field: str) -> bool:
-            try:
-                field.encode("latin-1").decode(encoding)
-            except UnicodeDecodeError:
-                return True
-            return False
-
-        with self._fs.open(path, "rb") as stream:
-            # latin-1 maps each byte to one character, so the (ASCII) CSV structure is intact
-            rows = csv.reader(io.TextIOWrapper(stream, encoding="latin-1", newline=""),
-                              delimiter=sep)
-            try:
-                header = next(rows, [])
-                for i, name in enumerate(header):
-                    if bad(name):
-                        return None, f"header, field {i + 1}"
-                for number, row in enumerate(rows, start=1):
-                    for i, field in enumerate(row):
-                        if bad(field):
-                            column = header[i] if i < len(header) else None
-                            return column, f"data row {number}, field {i + 1}"
-            except csv.Error:
-                pass
-        return unknown
+                    raise undecodable_error(
+                        self._fs, path, url, DATASET, self._load_args, err) from None
 
     def save(self, data: None) -> None:
         raise DatasetError("ChunkedCSVDataset is read-only: batches are written by upstream jobs")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
 from typing import Any
 
@@ -25,6 +26,9 @@ BLOCK_BYTES = 64 * 1024
 OTHER_SEPARATORS = (";", "\t", "|")
 _SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _EXPECTED_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+#: byte order marks of the encodings whose characters are several bytes each
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 
 
 class CSVLayoutError(DataValidationError, DatasetError):
@@ -62,8 +66,10 @@ def check_layout(
 ) -> None:
     """Fail if ``path`` is not CSV with the separator of ``load_args`` (a comma by default).
 
-    Two problems are recognised:
+    Three problems are recognised:
 
+    - the file is UTF-16 or UTF-32 text (a byte order mark, or NUL bytes in its first block: no
+      listing holds one), which an ASCII-compatible reader would see as one garbled field;
     - the header is one field that another separator (``;``, tab, ``|``) splits into several;
     - the file does not end with a newline and its last row has fewer fields than the header, or
       ends inside a quoted field: the file was cut mid-row (an interrupted upload or copy).
@@ -92,6 +98,7 @@ def check_layout(
             tail = stream.read()
         else:
             tail = head
+    _check_wide_encoding(head, url, dataset, load_args.get("encoding"))
     # latin-1 maps each byte to one character: the (ASCII) structure is intact in any ASCII-
     # compatible encoding, whatever the bytes of the text fields
     head_text = head.decode("latin-1").removeprefix("\xef\xbb\xbf")
@@ -133,6 +140,72 @@ def check_layout(
         f"file {url} is truncated: {where} {problem} and the file does not end with a newline; "
         "deliver the complete file again"
     ))])
+
+
+def _check_wide_encoding(head: bytes, url: str, dataset: str, encoding: str | None) -> None:
+    found = next((name for bom, name in _WIDE_BOMS if head.startswith(bom)), None)
+    if found is None and b"\x00" in head:
+        found = "UTF-16 or UTF-32"
+    if found is None:
+        return
+    expected = encoding or "utf-8"
+    raise CSVLayoutError(dataset, [ValidationFailure(None, (
+        f"file {url} is {found} text, not {expected}: export it again as {expected} "
+        "(e.g. 'CSV UTF-8' in a spreadsheet, or `iconv -f UTF-16 -t UTF-8`)"
+    ))])
+
+
+def undecodable_error(
+    fs: fsspec.AbstractFileSystem,
+    path: str,
+    url: str,
+    dataset: str,
+    load_args: dict[str, Any],
+    error: UnicodeDecodeError,
+) -> CSVLayoutError:
+    """A file with bytes that are not text in the configured encoding (e.g. a latin-1 'é' in a
+    UTF-8 file), as one sentence naming the file, the column and the row of the first bad field."""
+    encoding = load_args.get("encoding") or "utf-8"
+    column, where = _locate_undecodable(fs, path, encoding, load_args)
+    name = "UTF-8" if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else encoding
+    return CSVLayoutError(dataset, [ValidationFailure(column, (
+        f"not {name} text: file {url}, {where} ({error.reason}); export the file again as {name}"
+    ))])
+
+
+def _locate_undecodable(
+    fs: fsspec.AbstractFileSystem, path: str, encoding: str, load_args: dict[str, Any]
+) -> tuple[str | None, str]:
+    """The column and the place (data row, 1-based, or header field) of the first field of
+    ``path`` that is not text in ``encoding``: one streaming pass over the bytes."""
+    unknown = None, "in a block of the file"
+    if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
+        return unknown  # fields map to bytes one to one only for an ASCII-compatible UTF-8
+    sep = load_args.get("sep", load_args.get("delimiter")) or ","
+
+    def bad(field: str) -> bool:
+        try:
+            field.encode("latin-1").decode(encoding)
+        except UnicodeDecodeError:
+            return True
+        return False
+
+    with fs.open(path, "rb") as stream:
+        # latin-1 maps each byte to one character, so the (ASCII) CSV structure is intact
+        rows = csv.reader(io.TextIOWrapper(stream, encoding="latin-1", newline=""), delimiter=sep)
+        try:
+            header = next(rows, [])
+            for i, name in enumerate(header):
+                if bad(name):
+                    return None, f"header, field {i + 1}"
+            for number, row in enumerate(rows, start=1):
+                for i, field in enumerate(row):
+                    if bad(field):
+                        column = header[i] if i < len(header) else None
+                        return column, f"data row {number}, field {i + 1}"
+        except csv.Error:
+            pass
+    return unknown
 
 
 def parser_error(error: pd.errors.ParserError, url: str, dataset: str) -> CSVLayoutError:

@@ -30,13 +30,16 @@ def validate_raw_listings(
     Every column of the raw file is required, and so is a non-null, non-negative price whose
     median is a plausible nightly price (``quality_params["price_median"]``, when set).
     """
+    if quality_params.get("price_median") and PRICE_COLUMN in raw_listings:
+        # before the row rules: prices in cents also break the per-row price cap, and the
+        # median names the cause and the fix
+        prices = pd.to_numeric(raw_listings[PRICE_COLUMN], errors="coerce").dropna()
+        if len(prices):
+            check_price_scale(prices, quality_params["price_median"], "raw_listings")
     schema = listing_schema(
         schema_params, price="required", min_rows=int(quality_params["min_rows"])
     )
-    validated = validate(raw_listings, schema, dataset="raw_listings")
-    if quality_params.get("price_median"):
-        check_price_scale(validated[PRICE_COLUMN], quality_params["price_median"], "raw_listings")
-    return validated
+    return validate(raw_listings, schema, dataset="raw_listings")
 
 
 def clean_listings(listings: pd.DataFrame, cleaning_params: dict[str, Any]) -> pd.DataFrame:
