@@ -273,8 +273,8 @@ def test_dockerfiles_build_on_pinned_images_and_the_lock():
     assert airflow["AIRFLOW_IMAGE"] == \
         f"apache/airflow:slim-{locked_version('apache-airflow')}-python3.11"
     for args in (airflow, mlflow):
-        # 3.11.14: the latest 3.11 security release (docs/security.md)
-        assert args["PYTHON_IMAGE"] == "python:3.11.14-slim-bookworm"
+        # the latest 3.11 security release (docs/security.md)
+        assert args["PYTHON_IMAGE"] == "python:3.11.17-slim-bookworm"
         # the uv the Makefile installs exports the lock in the image build too
         make_uv = re.search(r"^UV_VERSION := (\S+)", (REPO / "Makefile").read_text(), re.MULTILINE)
         assert args["UV_VERSION"] == make_uv.group(1)
@@ -722,7 +722,7 @@ def test_minio_init_job_script(services, tmp_path, endpoint):
     """The minio-init command as compose resolved it, run by sh with a stand-in `mc` that
     records its calls: bucket, then a readwrite user for the S3 key; nothing for AWS S3."""
     svc = services["minio-init"]
-    assert svc["image"].startswith("minio/mc:")
+    assert svc["image"].startswith("quay.io/minio/mc:")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     mc = bin_dir / "mc"
