@@ -11,7 +11,9 @@ given to Airflow and MLflow against what the local stack gives them
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -36,6 +38,8 @@ ENV_EXAMPLE = REPO / ".env.example"
 AIRFLOW_DOCKERFILE = REPO / "docker" / "airflow" / "Dockerfile"
 MLFLOW_DOCKERFILE = REPO / "docker" / "mlflow" / "Dockerfile"
 POSTGRES_INIT = REPO / "docker" / "postgres" / "init" / "10-create-databases.sh"
+MLFLOW_START = REPO / "docker" / "mlflow" / "start.py"
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 
 # Every secret the user writes into .env; compose must refuse to start without each one.
 SECRETS = (
@@ -50,6 +54,10 @@ SECRETS = (
     "AIRFLOW_JWT_SECRET",
     "AIRFLOW_API_SECRET_KEY",
     "AIRFLOW_ADMIN_PASSWORD",
+    "MLFLOW_ADMIN_PASSWORD",
+    "MLFLOW_FLASK_SECRET_KEY",
+    "MLFLOW_SERVICE_PASSWORD",
+    "FLOWER_PASSWORD",
 )
 ONE_SHOT = {"postgres-init", "minio-init", "airflow-init"}
 AIRFLOW_SERVICES = {
@@ -63,16 +71,27 @@ BUILT_IMAGES = {"kedro-mlops/airflow", "kedro-mlops/mlflow"}
 
 # Variables compose gives Airflow services that the local stack does not, and why.
 AIRFLOW_DOCKER_ONLY = {
-    # airflow.cfg's ${AIRFLOW_HOME}/... file is per container; this one is on a shared volume
-    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE",
+    # users and roles (FAB) instead of the local stack's dev SimpleAuthManager of airflow.cfg
+    "AIRFLOW__CORE__AUTH_MANAGER",
+    # the DAGs' MLflow service account: the Docker MLflow server requires a login
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
     # sized for N Celery workers instead of the local stack's one 2-core machine
     "AIRFLOW__CORE__PARALLELISM",
     "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG",
     "AIRFLOW__CELERY__WORKER_CONCURRENCY",
 }
 AIRFLOW_SERVICE_ONLY = {
-    "airflow-init": {"AIRFLOW_ADMIN_PASSWORD"},  # written to the passwords file by init.py
+    "airflow-init": {"AIRFLOW_ADMIN_PASSWORD"},  # the FAB admin's, set by init.py
     "airflow-worker": {"DUMB_INIT_SETSID"},  # warm Celery shutdown (official image docs)
+    "flower": {"AIRFLOW__CELERY__FLOWER_BASIC_AUTH"},  # Flower's login
+}
+# Variables the Docker MLflow server gets that the local stack's does not: its basic-auth app
+# (docker/mlflow/start.py); the local stack's MLflow is a dev server without a login.
+MLFLOW_DOCKER_ONLY = {
+    "MLFLOW_AUTH_CONFIG_PATH", "MLFLOW_AUTH_DATABASE_URI", "MLFLOW_AUTH_ADMIN_USERNAME",
+    "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY", "MLFLOW_SERVICE_USERNAME",
+    "MLFLOW_SERVICE_PASSWORD",
 }
 
 
@@ -236,6 +255,9 @@ def test_images_are_pinned_by_version(services):
         assert tag != "latest" and re.search(r"\d", tag), f"{name}: image {image!r} not pinned"
         if repo in BUILT_IMAGES:
             assert svc.get("build"), f"{name}: {repo} is built from docker/"
+            # else `up` first pulls that name from Docker Hub: its owner's image would run with
+            # every secret of .env
+            assert svc.get("pull_policy") == "build", f"{name}: {repo} must never be pulled"
             assert tag == project_version(), f"{name}: {image} should be tagged with the version"
         else:
             assert not svc.get("build"), name
@@ -246,16 +268,23 @@ def test_images_are_pinned_by_version(services):
 def test_dockerfiles_build_on_pinned_images_and_the_lock():
     airflow = dockerfile_args(AIRFLOW_DOCKERFILE)
     mlflow = dockerfile_args(MLFLOW_DOCKERFILE)
-    # the official Apache Airflow image of exactly the locked Airflow version
-    assert airflow["AIRFLOW_IMAGE"] == f"apache/airflow:{locked_version('apache-airflow')}-python3.11"
+    # the official slim Apache Airflow image (no providers beyond the lock's) of exactly the
+    # locked Airflow version
+    assert airflow["AIRFLOW_IMAGE"] == \
+        f"apache/airflow:slim-{locked_version('apache-airflow')}-python3.11"
     for args in (airflow, mlflow):
-        assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", args["PYTHON_IMAGE"])
+        # the latest 3.11 security release (docs/security.md)
+        assert args["PYTHON_IMAGE"] == "python:3.11.17-slim-bookworm"
         # the uv the Makefile installs exports the lock in the image build too
         make_uv = re.search(r"^UV_VERSION := (\S+)", (REPO / "Makefile").read_text(), re.MULTILINE)
         assert args["UV_VERSION"] == make_uv.group(1)
     text = AIRFLOW_DOCKERFILE.read_text()
-    assert "uv export --frozen --no-dev --no-emit-workspace" in text
+    assert "uv export --locked --no-dev --no-emit-workspace" in text
+    assert "--no-hashes" not in text
+    assert "uv pip install --no-cache --require-hashes -r /tmp/requirements.txt" in text
+    assert re.search(r"&& uv pip check$", text, re.MULTILINE)
     assert f"grep -q '^celery=={locked_version('celery')} '" in text
+    assert f"grep -q '^apache-airflow-providers-fab=={locked_version('apache-airflow-providers-fab')} '" in text
     assert re.search(r"^FROM \$\{AIRFLOW_IMAGE\}$", text, re.MULTILINE)
     # the DAGs find the project at ../kedro_project: same layout in the image
     for dag in (REPO / "dags").glob("*_dag.py"):
@@ -263,14 +292,20 @@ def test_dockerfiles_build_on_pinned_images_and_the_lock():
     for src, dst in (("kedro_project", "/opt/mlops/kedro_project"), ("dags", "/opt/mlops/dags"),
                      ("airflow.cfg", "/opt/mlops/airflow.cfg")):
         assert re.search(rf"^COPY .*\b{re.escape(src)} {re.escape(dst)}$", text, re.MULTILINE), src
-    assert "--no-emit-workspace --no-hashes" in MLFLOW_DOCKERFILE.read_text()
+    mlflow_text = MLFLOW_DOCKERFILE.read_text()
+    assert "uv export --locked --only-group mlflow-server" in mlflow_text
+    assert "--no-hashes" not in mlflow_text
+    assert "pip install --no-cache-dir --require-hashes --no-deps -r /tmp/requirements.txt" \
+        in mlflow_text
+    group = tomllib.loads((REPO / "pyproject.toml").read_text())["dependency-groups"]
+    assert f"mlflow[auth]=={locked_version('mlflow')}" in group["mlflow-server"]
     dockerignore = (REPO / ".dockerignore").read_text().split()
     assert ".env" in dockerignore and ".git" in dockerignore and ".venv" in dockerignore
 
 
 def test_data_lives_in_named_volumes(config, services):
     declared = set(config.get("volumes", {}))
-    assert {"postgres-data", "minio-data", "redis-data", "airflow-logs", "airflow-auth"} <= declared
+    assert {"postgres-data", "minio-data", "redis-data", "airflow-logs"} <= declared
     for name, svc in services.items():
         for vol in svc.get("volumes", []):
             if vol["type"] == "volume":
@@ -278,6 +313,8 @@ def test_data_lives_in_named_volumes(config, services):
             else:  # only the init script is bind-mounted, read-only
                 assert vol["type"] == "bind" and vol.get("read_only"), f"{name}: {vol}"
                 assert Path(vol["source"]) == POSTGRES_INIT.parent, f"{name}: {vol}"
+                # relabelled for SELinux hosts, where the container could not read it otherwise
+                assert vol.get("bind", {}).get("selinux") == "z", f"{name}: {vol}"
     data = {"postgres": "/var/lib/postgresql/data", "minio": "/data", "redis": "/data"}
     for name, target in data.items():
         assert any(v["type"] == "volume" and v["target"] == target
@@ -368,7 +405,8 @@ def test_airflow_gets_the_local_stack_environment(services, local_settings, env_
                for p in services["airflow-api-server"]["ports"])
     broker = urlsplit(env["AIRFLOW__CELERY__BROKER_URL"])
     assert (broker.scheme, broker.hostname) == ("redis", "redis")
-    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith("/opt/airflow/auth/")
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER
+    assert env["MLFLOW_TRACKING_PASSWORD"] == env_values["MLFLOW_SERVICE_PASSWORD"]
     assert services["airflow-init"]["environment"]["AIRFLOW_ADMIN_PASSWORD"] == \
         env_values["AIRFLOW_ADMIN_PASSWORD"]
     # every Airflow component runs with the same environment (secrets must agree)
@@ -407,7 +445,7 @@ def test_mlflow_server_is_configured_as_in_the_local_stack(services, local_setti
     with mock.patch.dict(os.environ, {}, clear=True):
         local_env = mlflow_env(local_settings)  # only what the stack sets
     svc = services["mlflow"]
-    assert set(svc["environment"]) == set(local_env)
+    assert set(svc["environment"]) == set(local_env) | MLFLOW_DOCKER_ONLY
     store = urlsplit(svc["environment"]["MLFLOW_BACKEND_STORE_URI"])
     assert (store.scheme, store.username, store.password, store.path) == \
         ("postgresql+psycopg2", "mlflow", env_values["MLFLOW_DB_PASSWORD"], "/mlflow")
@@ -417,11 +455,191 @@ def test_mlflow_server_is_configured_as_in_the_local_stack(services, local_setti
     command = svc["command"]
     assert command[:2] == ["mlflow", "server"]
     local_flags = {a for a in local_argv if a.startswith("--")}
-    assert local_flags == {a for a in command if a.startswith("--")}
+    assert local_flags | {"--app-name"} == {a for a in command if a.startswith("--")}
     assert command[command.index("--artifacts-destination") + 1] == \
         local_settings.mlflow_artifacts_destination  # s3://mlops/mlflow-artifacts
     assert command[command.index("--host") + 1] == "0.0.0.0"
     assert "mlflow:*" in command[command.index("--allowed-hosts") + 1].split(",")
+
+
+# ---------------------------------------------------------------------------------- auth
+def _load_script(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem + "_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_airflow_uses_fab_users_and_roles_with_the_admin_from_env(services, env_values):
+    for name in AIRFLOW_SERVICES:
+        assert services[name]["environment"]["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER
+    # the class compose names is in the lock the image installs
+    module, _, cls = FAB_AUTH_MANAGER.rpartition(".")
+    assert getattr(importlib.import_module(module), cls).__name__ == "FabAuthManager"
+    assert locked_version("apache-airflow-providers-fab")
+    init_env = services["airflow-init"]["environment"]
+    assert init_env["AIRFLOW_ADMIN_PASSWORD"] == env_values["AIRFLOW_ADMIN_PASSWORD"]
+    # init.py takes the FAB branch with this environment (creates the FAB user, no file)
+    init = _load_script(REPO / "docker" / "airflow" / "init.py")
+    assert init.uses_fab(init_env) and not init.uses_fab({})
+    # the admin password reaches no other service
+    for name, svc in services.items():
+        if name != "airflow-init":
+            assert env_values["AIRFLOW_ADMIN_PASSWORD"] not in json.dumps(svc), name
+
+
+def test_mlflow_requires_a_login_and_the_dags_use_a_service_account(services, env_values):
+    svc = services["mlflow"]
+    command, env = svc["command"], svc["environment"]
+    assert command[command.index("--app-name") + 1] == "basic-auth"
+    apps = importlib.metadata.entry_points(group="mlflow.app")
+    assert "basic-auth" in {e.name for e in apps}
+    # start.py runs first: the image copies it where the entrypoint looks
+    assert svc["entrypoint"] == ["python", "/opt/mlflow/start.py"]
+    assert re.search(r"^COPY docker/mlflow/start\.py /opt/mlflow/start\.py$",
+                     MLFLOW_DOCKERFILE.read_text(), re.MULTILINE)
+    assert set(_load_script(MLFLOW_START).REQUIRED) <= set(env)
+    auth_db = urlsplit(env["MLFLOW_AUTH_DATABASE_URI"])
+    assert (auth_db.scheme, auth_db.username, auth_db.password, auth_db.path) == \
+        ("postgresql+psycopg2", "mlflow", env_values["MLFLOW_DB_PASSWORD"], "/mlflow_auth")
+    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"] == env_values["MLFLOW_ADMIN_PASSWORD"]
+    assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == env_values["MLFLOW_FLASK_SECRET_KEY"]
+    # every Airflow component logs to MLflow as the service account, never as the admin
+    for name in AIRFLOW_SERVICES:
+        airflow = services[name]["environment"]
+        assert airflow["MLFLOW_TRACKING_USERNAME"] == env["MLFLOW_SERVICE_USERNAME"], name
+        assert airflow["MLFLOW_TRACKING_PASSWORD"] == env["MLFLOW_SERVICE_PASSWORD"] == \
+            env_values["MLFLOW_SERVICE_PASSWORD"], name
+        assert airflow["MLFLOW_TRACKING_USERNAME"] != env["MLFLOW_AUTH_ADMIN_USERNAME"], name
+        assert env_values["MLFLOW_ADMIN_PASSWORD"] not in json.dumps(airflow), name
+
+
+def test_flower_is_behind_basic_auth(services, env_values):
+    svc = services["flower"]
+    assert svc["environment"]["AIRFLOW__CELERY__FLOWER_BASIC_AUTH"] == \
+        f"admin:{env_values['FLOWER_PASSWORD']}"
+    # its health check must use the one page Flower serves without the login
+    assert "http://127.0.0.1:5555/healthcheck" in " ".join(svc["healthcheck"]["test"])
+    for name in AIRFLOW_SERVICES - {"flower"}:
+        assert "AIRFLOW__CELERY__FLOWER_BASIC_AUTH" not in services[name]["environment"], name
+
+
+@pytest.mark.e2e
+def test_flower_refuses_anonymous_requests_and_serves_its_health_check(tmp_path):
+    """Flower as the flower service runs it (celery flower with basic auth, on the machine's
+    Redis): / without a login is 401, with it 200; /healthcheck answers without one."""
+    import base64
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from kedro_mlops.stack import free_port
+
+    port = free_port()
+    password = secrets.token_hex(12)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "--broker", "redis://127.0.0.1:6379/15", "flower",
+         f"--port={port}", "--address=127.0.0.1", f"--basic-auth=admin:{password}"],
+        stdout=(tmp_path / "flower.log").open("w"), stderr=subprocess.STDOUT, cwd=tmp_path)
+
+    def status(path: str, auth: str | None = None) -> int:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+        if auth:
+            request.add_header("Authorization",
+                               "Basic " + base64.b64encode(auth.encode()).decode())
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = status("/healthcheck")
+                break
+            except OSError:
+                assert proc.poll() is None, (tmp_path / "flower.log").read_text()
+                assert time.monotonic() < deadline, "Flower did not start"
+                time.sleep(0.5)
+        assert health == 200
+        assert status("/") == 401
+        assert status("/", "admin:wrong-password") == 401
+        assert status("/", f"admin:{password}") == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.e2e
+def test_mlflow_start_script_sets_the_users_and_rotates_their_passwords(tmp_path):
+    """docker/mlflow/start.py against the machine's PostgreSQL: auth config (0600), the admin
+    and the service account with the passwords from the environment, set again on each start,
+    then the command; a missing or too short secret stops it with exit code 2, naming it."""
+    import sys
+
+    import psycopg2
+    from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+
+    admin = os.environ.get("MLOPS_TEST_POSTGRES_URL",
+                           "postgresql://postgres@127.0.0.1:5432/postgres")
+    database = f"mlflow_auth_test_{secrets.token_hex(4)}"
+    parts = urlsplit(admin)
+    db_uri = parts._replace(scheme="postgresql+psycopg2", path=f"/{database}").geturl()
+    config_path = tmp_path / "auth" / "basic_auth.ini"
+    marker = tmp_path / "exec-ran"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+           "MLFLOW_AUTH_CONFIG_PATH": str(config_path), "MLFLOW_AUTH_DATABASE_URI": db_uri,
+           "MLFLOW_AUTH_ADMIN_USERNAME": "admin", "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-pw-" + "a" * 12,
+           "MLFLOW_SERVICE_USERNAME": "airflow-dags", "MLFLOW_SERVICE_PASSWORD": "svc-pw-" + "b" * 12}
+    command = [sys.executable, "-c", f"open({str(marker)!r}, 'w').write('ran')"]
+
+    def start(**changes):
+        return subprocess.run([sys.executable, str(MLFLOW_START), *command],
+                              env={**env, **changes}, capture_output=True, text=True,
+                              check=False, timeout=180)
+
+    conn = psycopg2.connect(admin, connect_timeout=5)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{database}"')
+    store = None
+    try:
+        result = start()
+        assert result.returncode == 0, result.stderr
+        assert marker.read_text() == "ran"  # then it runs the server command
+        assert stat_mode(config_path) == 0o600
+        assert f"database_uri = {db_uri}" in config_path.read_text()
+        store = SqlAlchemyStore()
+        store.init_db(db_uri)
+        assert store.authenticate_user("admin", env["MLFLOW_AUTH_ADMIN_PASSWORD"])
+        assert store.get_user("admin").is_admin
+        assert store.authenticate_user("airflow-dags", env["MLFLOW_SERVICE_PASSWORD"])
+        assert not store.get_user("airflow-dags").is_admin
+        # a new password in .env + `docker compose up -d`: the old one stops working
+        new = "svc-pw-" + "c" * 12
+        assert start(MLFLOW_SERVICE_PASSWORD=new).returncode == 0
+        assert store.authenticate_user("airflow-dags", new)
+        assert not store.authenticate_user("airflow-dags", env["MLFLOW_SERVICE_PASSWORD"])
+        # user errors: one line naming the variable, exit code 2, no traceback
+        for changes, name in (({"MLFLOW_AUTH_ADMIN_PASSWORD": ""}, "MLFLOW_AUTH_ADMIN_PASSWORD"),
+                              ({"MLFLOW_SERVICE_PASSWORD": "short"}, "MLFLOW_SERVICE_PASSWORD")):
+            marker.unlink(missing_ok=True)
+            result = start(**changes)
+            assert result.returncode == 2 and name in result.stderr, result.stderr
+            assert "Traceback" not in result.stderr and not marker.exists()
+    finally:
+        if store is not None:
+            store.engine.dispose()
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        conn.close()
+
+
+def stat_mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
 
 
 # ---------------------------------------------------------------------------------- init script
@@ -436,7 +654,8 @@ def test_postgres_init_script_creates_users_and_databases(tmp_path):
     parts = urlsplit(admin)
     suffix = secrets.token_hex(4)
     names = {"AIRFLOW_DB_USER": f"af_user_{suffix}", "AIRFLOW_DB_NAME": f"af_db_{suffix}",
-             "MLFLOW_DB_USER": f"ml_user_{suffix}", "MLFLOW_DB_NAME": f"ml_db_{suffix}"}
+             "MLFLOW_DB_USER": f"ml_user_{suffix}", "MLFLOW_DB_NAME": f"ml_db_{suffix}",
+             "MLFLOW_AUTH_DB_NAME": f"ml_auth_db_{suffix}"}
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PGHOST": parts.hostname or "",
            "PGPORT": str(parts.port or 5432), "PGUSER": parts.username or "postgres",
            "PGPASSWORD": parts.password or "", "PGDATABASE": parts.path.lstrip("/") or "postgres",
@@ -453,7 +672,8 @@ def test_postgres_init_script_creates_users_and_databases(tmp_path):
             cur.execute("SELECT datname, pg_get_userbyid(datdba) FROM pg_database"
                         " WHERE datname LIKE %s", (f"%_{suffix}",))
             assert dict(cur.fetchall()) == {names["AIRFLOW_DB_NAME"]: names["AIRFLOW_DB_USER"],
-                                            names["MLFLOW_DB_NAME"]: names["MLFLOW_DB_USER"]}
+                                            names["MLFLOW_DB_NAME"]: names["MLFLOW_DB_USER"],
+                                            names["MLFLOW_AUTH_DB_NAME"]: names["MLFLOW_DB_USER"]}
             cur.execute("SELECT rolname, rolcanlogin, rolpassword IS NOT NULL FROM pg_authid"
                         " WHERE rolname LIKE %s", (f"%_{suffix}",))
             assert {r[0]: r[1:] for r in cur.fetchall()} == {
@@ -465,7 +685,8 @@ def test_postgres_init_script_creates_users_and_databases(tmp_path):
         assert result.returncode != 0 and "MLFLOW_DB_PASSWORD" in result.stderr
     finally:
         with conn.cursor() as cur:
-            for db in (names["AIRFLOW_DB_NAME"], names["MLFLOW_DB_NAME"]):
+            for db in (names["AIRFLOW_DB_NAME"], names["MLFLOW_DB_NAME"],
+                       names["MLFLOW_AUTH_DB_NAME"]):
                 cur.execute(f'DROP DATABASE IF EXISTS "{db}"')
             for user in (names["AIRFLOW_DB_USER"], names["MLFLOW_DB_USER"]):
                 cur.execute(f'DROP ROLE IF EXISTS "{user}"')
@@ -501,7 +722,7 @@ def test_minio_init_job_script(services, tmp_path, endpoint):
     """The minio-init command as compose resolved it, run by sh with a stand-in `mc` that
     records its calls: bucket, then a readwrite user for the S3 key; nothing for AWS S3."""
     svc = services["minio-init"]
-    assert svc["image"].startswith("minio/mc:")
+    assert svc["image"].startswith("quay.io/minio/mc:")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     mc = bin_dir / "mc"
@@ -509,8 +730,10 @@ def test_minio_init_job_script(services, tmp_path, endpoint):
                   'case "$*" in "admin user info"*) echo "Policy: consoleAdmin";; esac\n')
     mc.chmod(0o755)
     log = tmp_path / "mc.log"
+    # Only `mc` on PATH: the minio/mc image has no grep (nor most other tools); the job may use
+    # nothing but mc and the shell's builtins.
     env = {**svc["environment"], "S3_ENDPOINT_URL": endpoint, "MC_LOG": str(log),
-           "PATH": f"{bin_dir}:/usr/bin:/bin"}
+           "PATH": str(bin_dir)}
     script = svc["command"][0].replace("$$", "$")
     result = subprocess.run([*svc["entrypoint"], script], env=env, capture_output=True,
                             text=True, check=False, timeout=30)
@@ -527,3 +750,15 @@ def test_minio_init_job_script(services, tmp_path, endpoint):
         f"admin user info local {key}",
         f"admin policy attach local readwrite --user {key}",
     ]
+    # the bucket stays private: no anonymous access policy is ever set
+    assert not any(c.startswith(("anonymous", "policy set")) for c in calls)
+    code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("#"))
+    assert "mc anonymous" not in code and "public" not in code
+    # a key that already has the policy is not attached again
+    mc.write_text('#!/bin/sh\necho "$*" >> "$MC_LOG"\n'
+                  'case "$*" in "admin user info"*) echo "PolicyName: readwrite";; esac\n')
+    log.unlink()
+    result = subprocess.run([*svc["entrypoint"], script], env=env, capture_output=True,
+                            text=True, check=False, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert not any("policy attach" in c for c in log.read_text().splitlines())

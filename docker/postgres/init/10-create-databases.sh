@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create the `airflow` and `mlflow` users and databases (each user owns its database).
+# Create the `airflow` and `mlflow` users and databases (each user owns its database), and
+# `mlflow_auth` (the users of MLflow's basic-auth app), owned by `mlflow` too.
 #
 # Idempotent: existing users get their password reset to the given one, existing databases are
 # kept. Run by the one-shot `postgres-init` service of docker-compose.yml on every
@@ -12,7 +13,7 @@
 # Connection: the libpq variables PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE.
 # Required: AIRFLOW_DB_PASSWORD, MLFLOW_DB_PASSWORD (no defaults: never a default password).
 # Optional: AIRFLOW_DB_USER / AIRFLOW_DB_NAME (default airflow), MLFLOW_DB_USER / MLFLOW_DB_NAME
-# (default mlflow).
+# (default mlflow), MLFLOW_AUTH_DB_NAME (default mlflow_auth).
 set -euo pipefail
 
 : "${AIRFLOW_DB_PASSWORD:?AIRFLOW_DB_PASSWORD must be set (password of the airflow database user)}"
@@ -21,6 +22,7 @@ AIRFLOW_DB_USER="${AIRFLOW_DB_USER:-airflow}"
 AIRFLOW_DB_NAME="${AIRFLOW_DB_NAME:-airflow}"
 MLFLOW_DB_USER="${MLFLOW_DB_USER:-mlflow}"
 MLFLOW_DB_NAME="${MLFLOW_DB_NAME:-mlflow}"
+MLFLOW_AUTH_DB_NAME="${MLFLOW_AUTH_DB_NAME:-mlflow_auth}"
 
 create() {  # create <user> <password> <database>
     # Values travel as psql variables and are quoted by format(%I/%L) on the server: no
@@ -46,3 +48,4 @@ SQL
 
 create "$AIRFLOW_DB_USER" "$AIRFLOW_DB_PASSWORD" "$AIRFLOW_DB_NAME"
 create "$MLFLOW_DB_USER" "$MLFLOW_DB_PASSWORD" "$MLFLOW_DB_NAME"
+create "$MLFLOW_DB_USER" "$MLFLOW_DB_PASSWORD" "$MLFLOW_AUTH_DB_NAME"

@@ -1,21 +1,45 @@
-"""localbucket, plus the two S3 calls it lacks that the stack's clients make.
+"""localbucket, plus the two S3 calls it lacks that the stack's clients make, and signatures.
 
 localbucket 1.2.1 answers DeleteObjects and GetBucketLocation with 501 NotImplemented, but
 s3fs deletes through DeleteObjects only (`fs.rm`, `fs.mv`, PartitionedDataset overwrite,
-MLflow artifact deletion), and some clients ask for a bucket's location. This server
-program is localbucket's own `main()` with a handler that adds those two operations.
+MLflow artifact deletion), and some clients ask for a bucket's location. It also checks no
+credentials: anyone who can reach the port could read and write the bucket. This server
+program is localbucket's own `main()` with a handler that adds those two operations and
+refuses every request not signed (SigV4) with the key pair in AWS_ACCESS_KEY_ID /
+AWS_SECRET_ACCESS_KEY of its environment (the stack's, kedro_mlops.settings).
 Run: `python -m kedro_mlops.stack.localbucket_server DATA_ROOT --host H --port P`.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import xml.etree.ElementTree as ET
+from http import HTTPStatus
+from urllib.parse import urlsplit
 
 import localbucket
 from localbucket import S3_NAMESPACE, S3Error, S3Handler, sub_element
 
+from .s3_sigv4 import SignatureError, verify
+
 
 class Handler(S3Handler):
+    access_key_id = ""
+    secret_access_key = ""
+
+    def _dispatch(self, action):
+        url = urlsplit(self.path)
+        try:
+            verify(self.command, url.path, url.query, self.headers, self.access_key_id,
+                   self.secret_access_key)
+        except SignatureError as err:
+            status = HTTPStatus.BAD_REQUEST if err.code == "AuthorizationHeaderMalformed" \
+                else HTTPStatus.FORBIDDEN
+            self._send_error(S3Error(status, err.code, err.message))
+            return
+        super()._dispatch(action)
+
     def _post_request(self, bucket: str, key: str):
         if bucket and not key and "delete" in self.query:
             self._check_query("DeleteObjects", {"delete"})
@@ -74,6 +98,13 @@ class Handler(S3Handler):
 
 
 def main() -> None:
+    key_id = os.environ.get("AWS_ACCESS_KEY_ID", "")
+    secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    if not key_id or not secret:
+        print("localbucket_server: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the key "
+              "pair clients must sign requests with)", file=sys.stderr)
+        sys.exit(2)
+    Handler.access_key_id, Handler.secret_access_key = key_id, secret
     # localbucket.main() looks S3Handler up in its module when it builds the server.
     localbucket.S3Handler = Handler
     localbucket.main()
