@@ -26,6 +26,8 @@ def _parquet_bytes(data: Any) -> bytes | None:
 
     if not isinstance(data, pd.DataFrame):
         return None
+    if not all(isinstance(column, str) for column in data.columns):
+        return None  # Parquet would load them back as strings
     buffer = io.BytesIO()
     try:
         data.to_parquet(buffer)

@@ -347,6 +347,16 @@ def _rendered(project_path: Path, pipeline_names: list[str], target: Path, env: 
             yield _Rendered(files, notices, missing_conf_env)
 
 
+def load_plans(project_path: Path, pipeline_names: list[str], env: str = DEFAULT_ENV) -> dict:
+    """The plan (``kedro_mlops.plan.DagPlan``) of each pipeline's DAG, as rendering builds it,
+    without rendering. Raises a ``RenderError`` for bad input."""
+    project_path = Path(project_path).resolve()
+    metadata = _bootstrap_without_tracking(project_path)
+    with _conf_with_empty_env(_missing_default_env(project_path, env)):
+        project = _load_project(project_path, env, metadata)
+        return _plans(project, _select_pipelines(list(dict.fromkeys(pipeline_names))))
+
+
 def _conf_env_notice(conf_env: Path, created: bool) -> str:
     name = f"{conf_env.parent.name}/{conf_env.name}"
     why = "Kedro cannot load the project without it, nor run the DAG's tasks"
@@ -494,4 +504,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m` runs this file as __main__, a second copy of the module: kedro_mlops.plan
+    # raises the RenderError classes of kedro_mlops.render, which only that copy's main catches.
+    from kedro_mlops.render import main as package_main
+
+    sys.exit(package_main())
