@@ -142,10 +142,17 @@ def _dataset_config(catalog, name: str) -> dict[str, Any] | None:
     return dict(catalog.config_resolver.resolve_pattern(name) or {})
 
 
-def _is_memory(catalog, name: str) -> bool:
+def _is_memory(catalog, name: str, config: Mapping[str, Any] | None) -> bool:
+    """From the config when there is one, without building the dataset: every task computes
+    this for every dataset of the pipeline, and most are never used by that task."""
     from kedro.io import MemoryDataset
+    from kedro.io.core import parse_dataset_definition
 
-    return name not in catalog or isinstance(catalog.get(name), MemoryDataset)
+    if name not in catalog:  # Kedro's runner makes it a MemoryDataset
+        return True
+    if not config:  # added to the catalog as an object (a hook, a test)
+        return isinstance(catalog.get(name), MemoryDataset)
+    return issubclass(parse_dataset_definition(dict(config))[0], MemoryDataset)
 
 
 def _project_relative(config: Mapping[str, Any] | None, project_path: Path) -> str | None:
@@ -179,7 +186,7 @@ def dataset_placements(pipeline, catalog, project_path: Path, data_root: str,
         rel = _project_relative(config, Path(project_path))
         if name not in produced:
             placements.append(DatasetPlacement(name, STAYS, "raw input: no node writes it"))
-        elif _is_memory(catalog, name):
+        elif _is_memory(catalog, name, config):
             if crosses and policies["memory_datasets"] == "persist":
                 placements.append(DatasetPlacement(name, PERSISTED, "MemoryDataset between tasks",
                                                    name, crosses))
