@@ -64,14 +64,29 @@ class RelativePathBetweenTasks(RenderError):
     pass
 
 
+#: what a dataset is, as the placement rules see it, and how the mapping says it
+KINDS = {
+    "raw": "raw input: no node writes it",
+    "memory": "MemoryDataset between tasks",
+    "memory_unread": "MemoryDataset no task reads",
+    "relative": "path relative to the project",
+    "under_root": "under the run's data root",
+    "external": "external",
+}
+
+
 @dataclass(frozen=True)
 class DatasetPlacement:
     name: str
     placement: str  # STAYS, PERSISTED or REMAPPED
-    why: str
+    kind: str  # a key of KINDS
     #: under the run's data root (PERSISTED: the stem of the file, REMAPPED: the relative path)
     relative_path: str | None = None
     crosses_tasks: bool = False
+
+    @property
+    def why(self) -> str:
+        return KINDS[self.kind]
 
     def location(self, data_root: str) -> str | None:
         if self.relative_path is None:
@@ -183,27 +198,23 @@ def dataset_placements(pipeline, catalog, project_path: Path, data_root: str,
             continue
         crosses = name in produced and name in consumed
         config = _dataset_config(catalog, name)
+        paths = [str(config[k]) for k in _PATH_KEYS if config and k in config]
         rel = _project_relative(config, Path(project_path))
         if name not in produced:
-            placements.append(DatasetPlacement(name, STAYS, "raw input: no node writes it"))
+            kind, placement = "raw", STAYS
         elif _is_memory(catalog, name, config):
-            if crosses and policies["memory_datasets"] == "persist":
-                placements.append(DatasetPlacement(name, PERSISTED, "MemoryDataset between tasks",
-                                                   name, crosses))
-            else:
-                why = "MemoryDataset between tasks" if crosses else "MemoryDataset no task reads"
-                placements.append(DatasetPlacement(name, STAYS, why, None, crosses))
-        elif rel is not None and policies["relative_paths"] == "remap":
-            placements.append(DatasetPlacement(name, REMAPPED, "path relative to the project",
-                                               rel, crosses))
+            kind = "memory" if crosses else "memory_unread"
+            persist = crosses and policies["memory_datasets"] == "persist"
+            placement, rel = (PERSISTED, name) if persist else (STAYS, None)
+        elif any(path.startswith(data_root) for path in paths):
+            kind, placement, rel = "under_root", STAYS, None
         elif rel is not None:
-            placements.append(DatasetPlacement(name, STAYS, "path relative to the project",
-                                               None, crosses))
+            kind = "relative"
+            placement = REMAPPED if policies["relative_paths"] == "remap" else STAYS
         else:
-            under_root = any(str((config or {}).get(k, "")).startswith(data_root)
-                             for k in _PATH_KEYS)
-            why = "under the run's data root" if under_root else "external"
-            placements.append(DatasetPlacement(name, STAYS, why, None, crosses))
+            kind, placement = "external", STAYS
+        placements.append(DatasetPlacement(name, placement, kind,
+                                           rel if placement != STAYS else None, crosses))
     return placements
 
 
@@ -373,12 +384,11 @@ def build_plan(package_name: str, pipeline_name: str, pipeline, catalog, project
     policies = {k: section.get(k, allowed[0]) for k, allowed in DATASET_POLICIES.items()}
     placements = dataset_placements(pipeline, catalog, project_path, data_root, policies)
     if policies["memory_datasets"] == "refuse":
-        memory = [d.name for d in placements if d.crosses_tasks and d.why.startswith("Memory")]
+        memory = [d.name for d in placements if d.kind == "memory"]
         if memory:
             _refuse_memory_datasets({pipeline_name: memory})
     if policies["relative_paths"] == "refuse":
-        relative = [d.name for d in placements if d.placement == STAYS
-                    and d.why == "path relative to the project"]
+        relative = [d.name for d in placements if d.kind == "relative"]
         if relative:
             _refuse_relative_paths(pipeline_name, relative)
     return DagPlan(

@@ -68,7 +68,9 @@ def test_tiny_project_plan():
     assert placements(plan) == {
         "numbers": (STAYS, None), "scale": (STAYS, None), "scaled": (STAYS, None),
         "summary": (STAYS, None)}
-    assert {d.name: d.why for d in plan.datasets}["numbers"] == "under the run's data root"
+    assert {d.name: d.kind for d in plan.datasets} == {
+        "numbers": "under_root", "scale": "under_root", "scaled": "under_root",
+        "summary": "external"}
     assert plan.moved == []
 
 
@@ -116,8 +118,8 @@ def test_nyc_airbnb_plans_move_nothing_and_keep_the_gate_and_the_fan_out():
     assert {t.node_name: t.outlets for t in scoring.tasks}["publish_predictions"] == \
         ("nyc_airbnb_predictions",)
     # the predictions are written under lake_root, set by every task: external, not remapped
-    why = {d.name: d.why for d in scoring.datasets}
-    assert why["scored_batch"] == "external"
+    kinds = {d.name: d.kind for d in scoring.datasets}
+    assert kinds["scored_batch"] == "external" and kinds["scoring_batch"] == "raw"
 
 
 # --- opt-outs -----------------------------------------------------------------------------------
