@@ -3,10 +3,10 @@
     python -m kedro_mlops.render --project kedro_project --pipelines training,scoring --target dags
     python -m kedro_mlops.render --project kedro_project --pipelines training,scoring --target dags --check
 
-Runs kedro-airflow's ``kedro airflow create`` with this package's template, after checking that
-no dataset handed from one node to another is a ``MemoryDataset`` (tasks run in separate
-processes, possibly on separate workers, so such data would be lost between tasks). Output is
-formatted with ruff so that regenerating is byte-for-byte stable.
+Builds one plan per DAG (``kedro_mlops.plan``: tasks, edges, params, and where each dataset that
+crosses tasks lives, since tasks run in separate processes, possibly on separate workers), then
+runs kedro-airflow's ``kedro airflow create`` with this package's template, which prints the
+plan. Output is formatted with ruff so that regenerating is byte-for-byte stable.
 
 Every problem with the input (project, pipeline names, environment, catalog, node names) raises a
 ``RenderError``; the command line prints it as one message and exits with status 2. What the
@@ -221,8 +221,8 @@ def _load_project(project_path: Path, env: str, metadata) -> _Project:
         raise UnknownEnvironment(
             f"--env {env}: the project's configuration cannot be read: {exc}"
         ) from None
-    return _Project(metadata.package_name, project_path, catalog, airflow_config or {}, has_airflow_yml,
-                    has_mlflow_yml)
+    return _Project(metadata.package_name, project_path, catalog, airflow_config or {},
+                    has_airflow_yml, has_mlflow_yml)
 
 
 def _select_pipelines(pipeline_names: list[str]) -> dict:
