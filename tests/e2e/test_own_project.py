@@ -53,9 +53,12 @@ def _files(folder: Path) -> dict[str, bytes]:
 def own_project_stack(tmp_path_factory, system_postgres):
     state = tmp_path_factory.mktemp("own-project")
     project = shutil.copytree(STARTER, state / "starter_project")
-    # the defaults, except that two runs may run at once (max_active_runs is 1 by default)
+    # the defaults, except that two runs may run at once (max_active_runs is 1 by default) and a
+    # retry comes at once: the first two runs of a project race to create its MLflow experiment
+    # (kedro-mlflow's get-or-create is not atomic) and the loser's first task is retried
     (project / "conf/base/airflow.yml").write_text(
-        "default:\n  max_active_runs: 2\n  retries: 0\n")
+        "default:\n  max_active_runs: 2\n  retry_delay_seconds: 1\n"
+        "  retry_exponential_backoff: false\n")
     dags = state / "dags"
     (dag_file,) = render(project, ["__default__"], dags)
     assert "data_science.X_train: persisted" in dag_file.read_text()
