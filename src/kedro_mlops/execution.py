@@ -25,6 +25,7 @@ from kedro.io.core import get_filepath_str
 from kedro_mlops import dag_run_tracking, plain_pipelines
 from kedro_mlops.node_timing import node_timer
 from kedro_mlops.project import KedroProject, lake_root, run_data_root
+from kedro_mlops.run_catalog import RunScopedCatalog
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,10 @@ def kedro_session(call: DagRunCall, data_root: str | None = None) -> Iterator[Ke
         conf_source=call.project.conf_source,
         runtime_params=runtime_params,
     ) as session:
+        # Kedro has no public way to add a hook to one session; this one moves the datasets
+        # the plan places under the run's data root (kedro_mlops.run_catalog).
+        session._hook_manager.register(RunScopedCatalog(
+            call.pipeline_name, call.project.project_path, runtime_params["data_root"]))
         yield session
 
 

@@ -3,10 +3,10 @@
     python -m kedro_mlops.render --project kedro_project --pipelines training,scoring --target dags
     python -m kedro_mlops.render --project kedro_project --pipelines training,scoring --target dags --check
 
-Runs kedro-airflow's ``kedro airflow create`` with this package's template, after checking that
-no dataset handed from one node to another is a ``MemoryDataset`` (tasks run in separate
-processes, possibly on separate workers, so such data would be lost between tasks). Output is
-formatted with ruff so that regenerating is byte-for-byte stable.
+Builds one plan per DAG (``kedro_mlops.plan``: tasks, edges, params, and where each dataset that
+crosses tasks lives, since tasks run in separate processes, possibly on separate workers), then
+runs kedro-airflow's ``kedro airflow create`` with this package's template, which prints the
+plan. Output is formatted with ruff so that regenerating is byte-for-byte stable.
 
 Every problem with the input (project, pipeline names, environment, catalog, node names) raises a
 ``RenderError``; the command line prints it as one message and exits with status 2. What the
@@ -42,6 +42,11 @@ TASK_ID = re.compile(r"^[\w.-]{1,250}$")
 # what the template renders when airflow.yml says nothing (templates/airflow_dag.py.j2)
 TEMPLATE_DEFAULTS = "schedule None, retries 1, owner airflow, tags [kedro]"
 SEE_DOCS = "see README.md, 'Airflow DAGs'"
+# Where the catalog is read from at render time: the roots every task sets at run time
+# (execution.kedro_session), as paths that are neither the project's nor a real location, so
+# that the plan tells datasets under them from those relative to the project.
+RENDER_DATA_ROOT = "/kedro-mlops-run-data-root"
+RENDER_RUNTIME_PARAMS = {"data_root": RENDER_DATA_ROOT, "lake_root": "/kedro-mlops-lake-root"}
 # kedro-mlflow's patterns for mlflow.yml (kedro_mlflow.framework.hooks.mlflow_hook)
 MLFLOW_PATTERNS = ["mlflow*", "mlflow*/**", "**/mlflow*"]
 
@@ -170,6 +175,7 @@ def _conf_with_empty_env(conf_env: Path | None):
 @dataclass
 class _Project:
     package_name: str
+    project_path: Path
     catalog: object
     airflow_config: dict  # empty when the project has no airflow.yml
     has_airflow_yml: bool
@@ -198,7 +204,8 @@ def _load_project(project_path: Path, env: str, metadata) -> _Project:
     from kedro.framework.session import KedroSession
 
     try:
-        with KedroSession.create(project_path=project_path, env=env) as session:
+        with KedroSession.create(project_path=project_path, env=env,
+                                 runtime_params=RENDER_RUNTIME_PARAMS) as session:
             context = session.load_context()
             catalog = context.catalog
             loader = context.config_loader
@@ -214,8 +221,8 @@ def _load_project(project_path: Path, env: str, metadata) -> _Project:
         raise UnknownEnvironment(
             f"--env {env}: the project's configuration cannot be read: {exc}"
         ) from None
-    return _Project(metadata.package_name, catalog, airflow_config or {}, has_airflow_yml,
-                    has_mlflow_yml)
+    return _Project(metadata.package_name, project_path, catalog, airflow_config or {},
+                    has_airflow_yml, has_mlflow_yml)
 
 
 def _select_pipelines(pipeline_names: list[str]) -> dict:
@@ -236,53 +243,19 @@ def _select_pipelines(pipeline_names: list[str]) -> dict:
     return {name: pipelines[name] for name in pipeline_names}
 
 
-def handed_over_memory_datasets(catalog, selected: dict) -> dict[str, list[str]]:
-    """Datasets that one node writes and another reads but that the catalog keeps in memory."""
-    from kedro.io import MemoryDataset
+def _plans(project: _Project, selected: dict) -> dict:
+    from kedro_mlops.plan import build_plan
 
-    found = {}
-    for name, pipeline in selected.items():
-        produced = {out for node in pipeline.nodes for out in node.outputs}
-        consumed = {inp for node in pipeline.nodes for inp in node.inputs}
-        handed_over = sorted(
-            ds for ds in produced & consumed
-            if ds not in catalog or isinstance(catalog.get(ds), MemoryDataset)
-        )
-        if handed_over:
-            found[name] = handed_over
-    return found
+    return {name: build_plan(project.package_name, name, pipeline, project.catalog,
+                             project.project_path, project.airflow_config, RENDER_DATA_ROOT)
+            for name, pipeline in selected.items()}
 
 
-def _check_datasets(catalog, selected: dict) -> None:
-    bad = handed_over_memory_datasets(catalog, selected)
-    if bad:
-        lines = "\n".join(f"    pipeline '{p}': {', '.join(ds)}" for p, ds in bad.items())
-        example = next(iter(bad.values()))[0]
-        raise MemoryDatasetBetweenTasks(
-            "these datasets pass from one node to another in memory (MemoryDataset, or not in "
-            "the catalog), but every node runs as its own Airflow task, in its own process:\n"
-            f"{lines}\n"
-            "Declare each of them in conf/base/catalog.yml as a file dataset under the run's "
-            "data root, e.g.\n"
-            f"    {example}:\n"
-            "      type: pickle.PickleDataset\n"
-            f"      filepath: ${{runtime_params:data_root, data}}/{example}.pkl"
-        )
-
-
-def _check_task_ids(selected: dict) -> None:
-    bad = sorted({
-        f"'{node.name}' (pipeline '{name}')"
-        for name, pipeline in selected.items()
-        for node in pipeline.nodes
-        if not TASK_ID.match(node.name.split(".", 1)[-1])
-    })
-    if bad:
-        raise InvalidTaskId(
-            f"these node names cannot be Airflow task ids (letters, digits, _ . - only, at most "
-            f"250 characters): {', '.join(bad)}. Name the nodes: node(func, inputs, outputs, "
-            "name=\"my_node\")."
-        )
+def _placement_notice(plan) -> str:
+    lines = "".join(f"\n    {line}" for line in plan.mapping_lines())
+    return (f"DAG '{plan.dag_id}': each DAG run keeps these datasets under its own data root "
+            "(memory_datasets: refuse / relative_paths: refuse in airflow.yml turn this off; "
+            f"{SEE_DOCS}):{lines}")
 
 
 def _assumptions(project: _Project, selected: dict, env: str) -> tuple[list[str], dict]:
@@ -316,26 +289,21 @@ def _assumptions(project: _Project, selected: dict, env: str) -> tuple[list[str]
 
 
 def _render_into(folder: Path, metadata, selected: list[str], env: str, relpath: str,
-                 extra: dict[str, dict[str, str]]) -> list[Path]:
+                 variables: dict[str, dict]) -> list[Path]:
     """Run kedro-airflow into the empty ``folder``; the files it wrote, in pipeline order.
-    ``extra``: template variables for some pipelines (those run kedro-airflow on their own)."""
+    ``variables``: the template variables of each pipeline (its plan among them)."""
     from kedro_airflow.plugin import create
 
-    # --params applies to every pipeline of a run: one run for the pipelines without extras
-    runs = [([name for name in selected if name not in extra], {})]
-    runs += [([name], extra[name]) for name in selected if name in extra]
-    for names, variables in runs:
-        if not names:
-            continue
-        params = ",".join(f"{k}={v}" for k, v in {"project_relpath": relpath, **variables}.items())
+    for name in selected:
         # kedro-airflow's `kedro airflow create`, run in this process so the hooks stay off; its
-        # messages name the temporary folder, so they are not shown.
+        # messages name the temporary folder, so they are not shown. Its --params takes a
+        # mapping as is from click's default_map: the plan reaches the template as an object.
         with contextlib.redirect_stdout(io.StringIO()):
             create.main(
-                ["--pipelines", ",".join(names), "--env", env,
-                 "--jinja-file", str(TEMPLATE), "--target-dir", str(folder),
-                 "--params", params],
+                ["--pipelines", name, "--env", env,
+                 "--jinja-file", str(TEMPLATE), "--target-dir", str(folder)],
                 obj=metadata, standalone_mode=False,
+                default_map={"params": {"project_relpath": relpath, **variables[name]}},
             )
     written = sorted(folder.glob("*.py"))
     expected = [folder / dag_file_name(metadata.package_name, name, env) for name in selected]
@@ -369,13 +337,24 @@ def _rendered(project_path: Path, pipeline_names: list[str], target: Path, env: 
     with _conf_with_empty_env(missing_conf_env):
         project = _load_project(project_path, env, metadata)
         selected = _select_pipelines(names)
-        _check_datasets(project.catalog, selected)
-        _check_task_ids(selected)
+        plans = _plans(project, selected)
         notices, extra = _assumptions(project, selected, env)
+        notices += [_placement_notice(plan) for plan in plans.values() if plan.moved]
+        variables = {name: {**extra.get(name, {}), "plan": plans[name]} for name in names}
         relpath = project_relpath or os.path.relpath(project_path, target)
         with tempfile.TemporaryDirectory(prefix="kedro-mlops-render-") as tmp:
-            files = _render_into(Path(tmp), metadata, names, env, relpath, extra)
+            files = _render_into(Path(tmp), metadata, names, env, relpath, variables)
             yield _Rendered(files, notices, missing_conf_env)
+
+
+def load_plans(project_path: Path, pipeline_names: list[str], env: str = DEFAULT_ENV) -> dict:
+    """The plan (``kedro_mlops.plan.DagPlan``) of each pipeline's DAG, as rendering builds it,
+    without rendering. Raises a ``RenderError`` for bad input."""
+    project_path = Path(project_path).resolve()
+    metadata = _bootstrap_without_tracking(project_path)
+    with _conf_with_empty_env(_missing_default_env(project_path, env)):
+        project = _load_project(project_path, env, metadata)
+        return _plans(project, _select_pipelines(list(dict.fromkeys(pipeline_names))))
 
 
 def _conf_env_notice(conf_env: Path, created: bool) -> str:
@@ -525,4 +504,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m` runs this file as __main__, a second copy of the module: kedro_mlops.plan
+    # raises the RenderError classes of kedro_mlops.render, which only that copy's main catches.
+    from kedro_mlops.render import main as package_main
+
+    sys.exit(package_main())

@@ -98,13 +98,33 @@ def test_parsing_imports_no_kedro_mlflow_or_pandas(tiny_dag_file):
     assert out.stdout.strip() == ""
 
 
-def test_rendering_refuses_memory_datasets_between_tasks(tmp_path):
+def test_a_memory_dataset_between_tasks_is_persisted_and_the_dag_file_says_where(tmp_path):
     project = tmp_path / "tiny_project"
     shutil.copytree(TINY, project)
     catalog = project / "conf/base/catalog.yml"
     entries = yaml.safe_load(catalog.read_text())
     del entries["scale"]
     catalog.write_text(yaml.safe_dump(entries))
+    notes = []
+    (path,) = render(project, ["training"], tmp_path / "dags", notify=notes.append)
+    line = "scale: persisted (MemoryDataset between tasks) -> <run data root>/scale.{parquet,pkl}"
+    assert f"#   {line}\n" in path.read_text()
+    assert any(note.startswith("DAG 'tiny_training': each DAG run keeps these datasets under "
+                               "its own data root") and line in note for note in notes)
+    assert set(load_dag(path).task_ids) >= {"prep.fit_scale", "apply_scale"}
+
+
+def test_memory_datasets_refuse_refuses_them_and_writes_nothing(tmp_path):
+    project = tmp_path / "tiny_project"
+    shutil.copytree(TINY, project)
+    catalog = project / "conf/base/catalog.yml"
+    entries = yaml.safe_load(catalog.read_text())
+    del entries["scale"]
+    catalog.write_text(yaml.safe_dump(entries))
+    conf_path = project / "conf/base/airflow.yml"
+    conf = yaml.safe_load(conf_path.read_text())
+    conf["default"]["memory_datasets"] = "refuse"
+    conf_path.write_text(yaml.safe_dump(conf))
     with pytest.raises(MemoryDatasetBetweenTasks, match="scale"):
         render(project, ["training"], tmp_path / "dags")
     assert not (tmp_path / "dags" / "tiny_training_dag.py").exists()

@@ -43,9 +43,10 @@ def test_the_default_pipeline_renders_to_kedro_airflows_file_name(tmp_path):
     edges = pipeline_edges(STARTER, "__default__")
     from kedro.framework.project import pipelines
 
-    # nodes without `name=`: Kedro's generated names are valid task ids
+    # nodes without `name=` (Kedro's generated names), and a dotted, dashed one: valid task ids
     node_names = {n.name for n in pipelines["__default__"].nodes}
-    assert len(node_names) == 4 and all("__" in name for name in node_names)
+    assert len(node_names) == 7 and sum("__" in name for name in node_names) == 5
+    assert "data_science.train-model.v1" in node_names
     assert set(dag.task_ids) - CONTROL_TASKS == node_names
     assert dag_edges(dag, exclude=CONTROL_TASKS) == edges
     assert dag.owner == "starter"
@@ -67,6 +68,11 @@ def _break_nothing(project: Path) -> None:
     pass
 
 
+def _refuse_memory_datasets(project: Path) -> None:
+    with (project / "conf/base/airflow.yml").open("a") as conf:
+        conf.write("  memory_datasets: refuse\n")  # in the `default` section
+
+
 def _unnamed_partial_node(project: Path) -> None:
     """Kedro names an unnamed node of a functools.partial `partial(func)__<hash>`."""
     pipeline = project / "src/starter/pipelines/reporting/pipeline.py"
@@ -78,14 +84,14 @@ def _unnamed_partial_node(project: Path) -> None:
     ("project_change", "args", "message"),
     [
         pytest.param(
-            _break_nothing, ["--pipelines", "in_memory"],
+            _refuse_memory_datasets, ["--pipelines", "data_science"],
             "pass from one node to another in memory",
             id="memory-datasets",
         ),
         pytest.param(
             _break_nothing, ["--pipelines", "__default__,trainning"],
             "--pipelines: no pipeline named 'trainning' in the project's pipeline_registry.py. "
-            "Registered pipelines: __default__, data_processing, in_memory, reporting.",
+            "Registered pipelines: __default__, data_processing, data_science, reporting.",
             id="unknown-pipeline",
         ),
         pytest.param(
@@ -114,11 +120,23 @@ def test_bad_input_is_one_message_and_status_2(starter, tmp_path, project_change
 
 
 def test_the_memory_dataset_message_names_the_datasets_and_the_catalog_fix(starter, tmp_path):
-    result = run_cli("--project", starter, "--pipelines", "in_memory", "--target", tmp_path)
+    _refuse_memory_datasets(starter)
+    result = run_cli("--project", starter, "--pipelines", "data_science", "--target", tmp_path)
     assert result.returncode == 2
-    assert "pipeline 'in_memory': X_test, X_train" in result.stderr
+    assert "pipeline 'data_science': data_science.X_test, data_science.X_train" in result.stderr
     assert "Declare each of them in conf/base/catalog.yml" in result.stderr
-    assert "filepath: ${runtime_params:data_root, data}/X_test.pkl" in result.stderr
+    assert "filepath: ${runtime_params:data_root, data}/data_science.X_test.pkl" in result.stderr
+
+
+def test_an_unknown_airflow_yml_key_is_one_message_and_status_2(starter, tmp_path):
+    with (starter / "conf/base/airflow.yml").open("a") as conf:
+        conf.write("reporting:\n  schedul: '@daily'\n")
+    result = run_cli("--project", starter, "--pipelines", "reporting", "--target", tmp_path / "d")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(
+        "python -m kedro_mlops.render: error: airflow.yml, section 'reporting': unknown key "
+        "'schedul' (did you mean 'schedule'?). Allowed keys: ")
+    assert "Traceback" not in result.stderr and not (tmp_path / "d").exists()
 
 
 @pytest.mark.parametrize("project", ["missing", "not_kedro"])
@@ -152,11 +170,18 @@ def test_a_project_without_airflow_yml_renders_with_defaults_and_says_so(starter
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [f"rendered {target / 'starter_dag.py'}",
                                           f"rendered {target / 'starter_reporting_dag.py'}"]
-    notes = result.stderr.splitlines()
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
     # the starter has no mlflow.yml either: kedro-mlflow's default experiment is named
     assert notes[:2] == [NO_AIRFLOW_YML.format(dag="starter"),
                          NO_AIRFLOW_YML.format(dag="starter_reporting")]
-    assert len(notes) == 3 and notes[2].startswith(NO_MLFLOW_YML)
+    assert notes[2].startswith(NO_MLFLOW_YML)
+    # and the datasets each DAG run keeps under its own data root, one notice per DAG
+    assert len(notes) == 5
+    for note, dag in zip(notes[3:], ["starter", "starter_reporting"], strict=True):
+        assert note.startswith(f"note: DAG '{dag}': each DAG run keeps these datasets under its "
+                               "own data root")
+    assert ("    report: remapped (path relative to the project) -> "
+            "<run data root>/data/08_reporting/report.pkl") in result.stderr.splitlines()
     assert "Traceback" not in result.stderr
     dag = load_dag(target / "starter_dag.py")
     assert dag.schedule is None and type(dag.timetable).__name__ == "NullTimetable"
