@@ -219,11 +219,26 @@ class NoModelForAlias(LookupError):
     retryable = False
 
 
+def _experiment_name(call: DagRunCall) -> str:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with kedro_session(call) as session:
+            return experiment_name(session)
+    except MlflowException as err:
+        # kedro-mlflow looks the experiment up, then creates it: the first two runs of a
+        # project that start together both try to create it. The loser finds it on a second look.
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        log.info("MLflow experiment created by a concurrent run meanwhile: %s", err.message)
+    with kedro_session(call) as session:
+        return experiment_name(session)
+
+
 def start_dag_run(call: DagRunCall) -> str:
     """Find or create this DAG run's MLflow run, after checking the trigger params."""
     validate_params(call)
-    with kedro_session(call) as session:
-        name = experiment_name(session)
+    name = _experiment_name(call)
     tags = {"kedro.pipeline": call.pipeline_name, "kedro.env": call.project.env}
     # e.g. runtime.batch_date: which day a scoring run scored, searchable in the MLflow UI
     tags.update({f"runtime.{k}": str(v) for k, v in call.runtime_params.items()})

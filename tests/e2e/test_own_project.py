@@ -53,12 +53,11 @@ def _files(folder: Path) -> dict[str, bytes]:
 def own_project_stack(tmp_path_factory, system_postgres):
     state = tmp_path_factory.mktemp("own-project")
     project = shutil.copytree(STARTER, state / "starter_project")
-    # the defaults, except that two runs may run at once (max_active_runs is 1 by default) and a
-    # retry comes at once: the first two runs of a project race to create its MLflow experiment
-    # (kedro-mlflow's get-or-create is not atomic) and the loser's first task is retried
+    # the defaults, except that two runs may run at once (max_active_runs is 1 by default) and
+    # no task is retried: the first two runs of a project both find no MLflow experiment and race
+    # to create it, which the first task must survive on its first try
     (project / "conf/base/airflow.yml").write_text(
-        "default:\n  max_active_runs: 2\n  retry_delay_seconds: 1\n"
-        "  retry_exponential_backoff: false\n")
+        "default:\n  max_active_runs: 2\n  retries: 0\n")
     dags = state / "dags"
     (dag_file,) = render(project, ["__default__"], dags)
     assert "data_science.X_train: persisted" in dag_file.read_text()
