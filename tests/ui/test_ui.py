@@ -266,7 +266,8 @@ def test_mlflow_finds_the_form_run_by_its_airflow_run_id_with_params_metrics_and
     for path in plots:
         page.get_by_text(path.rsplit("/", 1)[1], exact=True).click()
         expect(page.get_by_text(path, exact=True)).to_be_visible()
-        image = page.locator("img[src^='blob:']").last
+        # (the image viewer keeps a hidden copy for its zoomed preview)
+        image = page.locator("img[src^='blob:']").filter(visible=True).first
         expect(image).to_be_visible()
         assert image.evaluate("i => i.complete && i.naturalWidth") > 100, path
     screenshot(page, "mlflow-run-plot")
@@ -303,14 +304,17 @@ def test_mlflow_registry_shows_the_aliases_and_the_gate_decision(mlflow_ui, runs
     page.goto("/#/models")
     page.get_by_role("link", name=MODEL, exact=True).click()
     for alias, number in (("champion", champion), ("challenger", version.version)):
-        row = page.get_by_role("row").filter(has_text=f"Version {number}")
+        row = page.get_by_role("row").filter(
+            has=page.get_by_role("link", name=f"Version {number}", exact=True))
         expect(row).to_contain_text(alias)
     screenshot(page, "mlflow-model")
 
     page.get_by_role("link", name=f"Version {version.version}", exact=True).click()
     page.wait_for_url(re.compile(rf"/versions/{version.version}$"))
     expect(page.get_by_text(re.compile(r"^@\s*challenger$"))).to_be_visible()
-    expect(row_of(page, "promotion.decision")).to_contain_text(version.tags["promotion.decision"])
+    decision = row_of(page, "promotion.decision")
+    expect(decision).to_contain_text(version.tags["promotion.decision"])
+    decision.scroll_into_view_if_needed()
     screenshot(page, "mlflow-model-version")
 
 
