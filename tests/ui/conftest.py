@@ -1,0 +1,88 @@
+"""Browser fixtures: headless Chromium (Debian's `chromium` package) driven by Playwright.
+
+Nothing here downloads a browser: Playwright is pointed at the system Chromium. Where it is
+missing the UI tests fail, naming the package to install (`.ci/run` installs it on CI).
+Screenshots go to `test-artifacts/ui/` (git-ignored), kept after the run for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+# The stack of the Airflow end-to-end tests, reused as is (pytest sees imported fixtures).
+from e2e.conftest import system_postgres  # noqa: F401
+from e2e.test_airflow_dags import airflow_stack, monkeypatch_module  # noqa: F401
+
+CHROMIUM = os.environ.get("MLOPS_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).parents[2] / "test-artifacts" / "ui"
+VIEWPORT = {"width": 1400, "height": 900}
+# The machine is shared with other test stacks: pages load slowly under load.
+TIMEOUT_MS = 60_000
+
+
+def _patient_expect() -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+
+
+_patient_expect()
+
+
+def chromium_or_fail() -> str:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"The browser tests (tests/ui) need Chromium at {CHROMIUM}, which is missing. "
+            "Install it: `sudo apt-get install -y chromium` (Debian/Ubuntu), or set "
+            "MLOPS_CHROMIUM to a Chromium or Chrome executable. The tests never download a "
+            "browser (no `playwright install`).",
+            pytrace=False,
+        )
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_or_fail()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _local_only(route) -> None:
+    """The UIs under test are local; anything else (fonts, telemetry) is not part of the test."""
+    host = urlsplit(route.request.url).hostname
+    if host in (None, "127.0.0.1", "localhost") or route.request.url.startswith(("blob:", "data:")):
+        route.continue_()
+    else:
+        route.abort()
+
+
+def new_context(browser, **kwargs):
+    # twice the pixels: screenshots stay legible when cropped for the README
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=2, **kwargs)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.route("**/*", _local_only)
+    return context
+
+
+@pytest.fixture(scope="session")
+def screenshot():
+    """``screenshot(page, name)`` saves ``test-artifacts/ui/<name>.png`` and returns its path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str, **kwargs) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=path, **kwargs)
+        return path
+
+    return take
