@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 
 #: Trigger-form params for the deployment (a run note, the promotion gate) that never reach Kedro.
 RUN_ANNOTATIONS = ("run_note", "force_promotion")
-#: Set in a test environment only: ``<node name>=<marker file>`` makes that node fail once.
-FAIL_ONCE_ENV = "MLOPS_FAIL_ONCE"
 
 
 class InvalidRunParams(ValueError):
@@ -190,14 +188,6 @@ def start_dag_run(call: DagRunCall) -> str:
     return run_id
 
 
-def _fail_once_for_tests(node_name: str) -> None:
-    spec = os.environ.get(FAIL_ONCE_ENV, "")
-    target, _, marker = spec.partition("=")
-    if target == node_name and marker and not Path(marker).exists():
-        Path(marker).write_text("failed once\n")
-        raise RuntimeError(f"{FAIL_ONCE_ENV}: node '{node_name}' fails on this first try")
-
-
 def _peak_rss_mb() -> float:
     import resource
 
@@ -214,7 +204,6 @@ def run_node(call: DagRunCall, node_name: str, mlflow_run_id: str) -> None:
     """
     import time
 
-    _fail_once_for_tests(node_name)
     started = time.perf_counter()
     mlflow.start_run(run_id=mlflow_run_id)
     try:
