@@ -169,8 +169,12 @@ class NoModelForAlias(LookupError):
     retryable = False
 
 
-def start_dag_run(call: DagRunCall) -> str:
-    """Find or create this DAG run's MLflow run, after checking the trigger params."""
+def start_dag_run(call: DagRunCall, dag_run_state=None) -> str:
+    """Find or create this DAG run's MLflow run, after checking the trigger params.
+
+    With ``dag_run_state`` (Airflow's state of another DAG run of this DAG, by run id), it
+    then closes the MLflow runs that earlier DAG runs left RUNNING (see ``mlflow_sweep``).
+    """
     validate_params(call)
     with kedro_session(call) as session:
         name = experiment_name(session)
@@ -185,6 +189,10 @@ def start_dag_run(call: DagRunCall) -> str:
         tags[dag_run_tracking.GIT_COMMIT_TAG] = commit
     run_id = dag_run_tracking.find_or_create_run(name, call.dag_id, call.run_id, tags)
     mlflow.MlflowClient().set_tag(run_id, "data_root", call.data_root)
+    if dag_run_state is not None:
+        from kedro_mlops.mlflow_sweep import close_abandoned_runs
+
+        close_abandoned_runs(name, call.dag_id, call.run_id, dag_run_state)
     return run_id
 
 

@@ -137,6 +137,9 @@ class _KedroProjectOperator(BaseOperator):
 class StartMlflowRunOperator(_KedroProjectOperator):
     """Checks the trigger params and opens (or finds again) the DAG run's MLflow run.
 
+    It also marks FAILED the MLflow runs that earlier DAG runs of this DAG left RUNNING when
+    Airflow says they are over (``kedro_mlops.mlflow_sweep``).
+
     With ``registered_model`` (``{"name": ..., "alias_param": ...}``) it also resolves the
     model's alias once for the whole DAG run: the version is tagged on the MLflow run and handed
     to every later task as the runtime param ``model_version``.
@@ -150,7 +153,13 @@ class StartMlflowRunOperator(_KedroProjectOperator):
         from kedro_mlops.execution import pin_model_version, start_dag_run
 
         call = self._call(context, pinned=False)
-        run_id = _fail_fast_unless_retryable(lambda: start_dag_run(call))
+        ti = context["ti"]
+
+        def dag_run_state(run_id: str) -> str:
+            # Airflow's own record, through the task's supervisor (Task SDK)
+            return ti.get_dagrun_state(call.dag_id, run_id)
+
+        run_id = _fail_fast_unless_retryable(lambda: start_dag_run(call, dag_run_state))
         if self.registered_model:
             # after the run exists, so that "no such model" is recorded on a FAILED MLflow run
             model = _fail_fast_unless_retryable(lambda: pin_model_version(
