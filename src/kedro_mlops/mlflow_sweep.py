@@ -55,7 +55,8 @@ def close_abandoned_runs(
         if not airflow_run_id or airflow_run_id == current_run_id:
             continue
         try:
-            state = str(dag_run_state(airflow_run_id))
+            answer = dag_run_state(airflow_run_id)
+            state = str(getattr(answer, "value", answer))  # the Task SDK answers an enum
         except Exception as error:  # noqa: BLE001 - unknown is not over: leave the run alone
             log.warning("State of DAG run %s unreadable (%s): MLflow run %s left RUNNING",
                         airflow_run_id, error, run.info.run_id)
