@@ -113,10 +113,14 @@ def fault_stack(tmp_path_factory, system_postgres):  # noqa: F811 - the imported
 
 @pytest.fixture
 def record_fault(request):
-    """``record_fault(fault, airflow=..., mlflow=..., s3=...)``: a row of the summary table."""
+    """``row = record_fault(fault)`` when the test breaks something, then
+    ``row.update(airflow=..., mlflow=..., s3=...)`` once it asserted the end state: a row of the
+    summary table (a test that failed shows its fault and no end state)."""
 
-    def record(fault: str, **end_state: str) -> None:
-        _ROWS.append({"test": request.node.nodeid, "fault": fault, **end_state})
+    def record(fault: str) -> dict[str, str]:
+        row = {"test": request.node.nodeid, "fault": fault}
+        _ROWS.append(row)
+        return row
 
     return record
 
