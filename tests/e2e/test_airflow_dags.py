@@ -44,10 +44,11 @@ def airflow_stack(tmp_path_factory, system_postgres, monkeypatch_module):
     settings = make_test_settings(state, postgres_url=system_postgres)
     dags = state / "dags"
     render(TINY, ["training"], dags)
-    (nyc_training, _) = render(NYC, ["training", "scoring"], dags)
+    (nyc_training, nyc_scoring) = render(NYC, ["training", "scoring"], dags)
     _trigger_only(nyc_training)
-    faults = state / "faults"
-    specs = service_specs(settings, dags_folder=dags, overrides=stack_env(faults))
+    _short_wait_for_files(nyc_scoring)
+    specs = service_specs(settings, dags_folder=dags,
+                          overrides=stack_env(_faults_dir(settings)))
     components = core_components(settings) + [ProcessComponent(s, settings) for s in specs]
     for key, value in settings.env().items():
         monkeypatch_module.setenv(key, value)
@@ -60,13 +61,17 @@ def airflow_stack(tmp_path_factory, system_postgres, monkeypatch_module):
         for seed, day in enumerate((today - dt.timedelta(days=1), today), start=11):
             _write_batch(settings, day.isoformat(), rows=SCHEDULED_ROWS, seed=seed)
         with AirflowClient.for_local_stack(state, port=settings.airflow_port) as client:
-            client.faults = faults
             yield settings, client
     finally:
         try:
             stop_services(settings, components=components)
         finally:
             drop_databases(settings.postgres_url, [settings.mlflow_db, settings.airflow_db])
+
+
+def _faults_dir(settings) -> Path:
+    """Where the tests arm faults for the stack's tasks (see fault_switch)."""
+    return settings.state_dir / "faults"
 
 
 def _trigger_only(dag_file: Path) -> None:
@@ -80,6 +85,19 @@ def _trigger_only(dag_file: Path) -> None:
     dag_file.write_text(text.replace('schedule="@weekly",', "schedule=None,"))
 
 
+#: the scoring DAG's wait for late files, shortened from hours (airflow.yml) for the tests
+FILE_WAIT_SECONDS = 60
+
+
+def _short_wait_for_files(dag_file: Path) -> None:
+    text = dag_file.read_text()
+    for old, new in (("timeout_seconds=21600,", f"timeout_seconds={FILE_WAIT_SECONDS},"),
+                     ("poke_interval_seconds=60,", "poke_interval_seconds=2,")):
+        assert text.count(old) == 1, f"{dag_file}: expected one '{old}'"
+        text = text.replace(old, new)
+    dag_file.write_text(text)
+
+
 @pytest.fixture(scope="module")
 def monkeypatch_module():
     with pytest.MonkeyPatch.context() as mp:
@@ -88,15 +106,14 @@ def monkeypatch_module():
 
 def test_a_retried_task_keeps_one_mlflow_run_and_one_model_version(airflow_stack):
     """Generic: a tiny project that is not ours, one of whose node tasks fails once."""
-    _, airflow = airflow_stack
+    settings, airflow = airflow_stack
     run_id = "manual__retry_test"
-    fault = arm(airflow.faults, "tiny_training", run_id, "prep.fit_scale", "fail_before")
+    fault = arm(_faults_dir(settings), "tiny_training", run_id, "prep.fit_scale", "fail_before")
     run = airflow.run_dag("tiny_training", {"target_max": 2.0, "run_note": "retry test"},
                           run_id=run_id, timeout=600)
     assert fired(fault)
-    assert _tries(airflow, "tiny_training", run.run_id) == {
-        task: 2 if task == "prep.fit_scale" else 1 for task in _tries(airflow, "tiny_training",
-                                                                       run.run_id)}
+    tries = _tries(airflow, "tiny_training", run.run_id)
+    assert tries == {task: 2 if task == "prep.fit_scale" else 1 for task in tries}
 
     (mlflow_run,) = runs_of_dag_run("tiny_training", run.run_id, "tiny")
     assert mlflow_run.info.status == "FINISHED"
@@ -318,7 +335,7 @@ def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
     """
     import mlflow
 
-    _, airflow = airflow_stack
+    settings, airflow = airflow_stack
     try:
         champion = _alias("champion")
     except mlflow.exceptions.MlflowException:  # this test alone: make a champion first
@@ -339,7 +356,7 @@ def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
     # aliases moved): the retries find that effect instead of making it again
     run_id = "manual__forced_with_faults"
     with_effects = ("start_mlflow_run", "log_and_register_model", "evaluate_and_promote")
-    faults = [arm(airflow.faults, "nyc_airbnb_training", run_id, task, "fail_after")
+    faults = [arm(_faults_dir(settings), "nyc_airbnb_training", run_id, task, "fail_after")
               for task in with_effects]
     run, forced, log = _train(airflow, {**WORSE, "force_promotion": True, "run_note": "forced"},
                               run_id=run_id, retried=with_effects)
@@ -543,3 +560,50 @@ def test_a_bad_batch_fails_its_check_naming_the_column_and_writes_nothing(airflo
     metrics = mlflow.MlflowClient().get_run(
         _scoring_run(failed.value.run.run_id).info.run_id).data.metrics
     assert metrics["batch.rows_in"] == 60 and metrics["batch.rows_rejected"] == 2
+
+
+def test_a_late_day_is_waited_for_without_a_worker_slot_then_scored(airflow_stack):
+    settings, airflow = airflow_stack
+    _ensure_champion(airflow)
+    ds = "2026-11-09"
+    airflow.wait_for_dag(SCORING)
+    airflow.unpause(SCORING)
+    run = airflow.trigger(SCORING, {"batch_date": ds})
+
+    def wait_state():
+        states = {ti.task_id: ti.state for ti in airflow.task_instances(SCORING, run.run_id)}
+        return states.get("wait_for_files")
+
+    import time
+
+    deadline = time.monotonic() + 300
+    while wait_state() != "deferred":  # handed to the triggerer: no worker slot held
+        assert time.monotonic() < deadline, f"wait_for_files never deferred: {wait_state()}"
+        assert wait_state() not in ("success", "failed"), "ran without the day's files"
+        time.sleep(1)
+    _write_batch(settings, ds, 80, seed=9)  # the upstream job delivers, late
+
+    done = airflow.wait_for_run(SCORING, run.run_id, timeout=600)
+    assert done.state == "success"
+    _assert_first_tries(airflow, SCORING, run.run_id)
+    scored = _predictions(settings, ds)
+    assert len(scored) == 80 and scored["id"].is_unique
+    log = airflow.task_log(SCORING, run.run_id, "wait_for_files", 1)
+    assert f"No file under s3://{settings.bucket}/incoming/ds={ds}/ yet" in log
+    assert f"1 file(s) under s3://{settings.bucket}/incoming/ds={ds}/" in log
+
+
+def test_a_day_that_never_arrives_fails_naming_its_folder(airflow_stack):
+    settings, airflow = airflow_stack
+    _ensure_champion(airflow)
+    ds = "2026-11-11"
+    with pytest.raises(DagRunFailed) as failed:
+        airflow.run_dag(SCORING, {"batch_date": ds}, timeout=600)
+    message = str(failed.value)
+    assert (f"No input file arrived under s3://{settings.bucket}/incoming/ds={ds}/ within "
+            f"{FILE_WAIT_SECONDS} s") in message
+    states = {ti.task_id: (ti.state, ti.try_number) for ti in failed.value.task_instances}
+    assert states["wait_for_files"] == ("failed", 1)  # waiting again would not make files
+    assert states["check_batch"][0] == "upstream_failed"
+    assert _partition_keys(settings, ds) == []
+    _wait_for_status(_scoring_run(failed.value.run.run_id).info.run_id, "FAILED")
