@@ -169,6 +169,25 @@ class NoModelForAlias(LookupError):
     retryable = False
 
 
+def _experiment_of(call: DagRunCall) -> str:
+    """The experiment the project's mlflow.yml names, created if missing.
+
+    kedro-mlflow creates it when the context loads; two DAG runs starting at once (a backfill
+    next to the scheduled run) both try, and the loser gets RESOURCE_ALREADY_EXISTS: by then
+    the experiment exists, so loading the context again finds it.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with kedro_session(call) as session:
+            return experiment_name(session)
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    with kedro_session(call) as session:
+        return experiment_name(session)
+
+
 def start_dag_run(call: DagRunCall, dag_run_state=None) -> str:
     """Find or create this DAG run's MLflow run, after checking the trigger params.
 
@@ -176,8 +195,7 @@ def start_dag_run(call: DagRunCall, dag_run_state=None) -> str:
     then closes the MLflow runs that earlier DAG runs left RUNNING (see ``mlflow_sweep``).
     """
     validate_params(call)
-    with kedro_session(call) as session:
-        name = experiment_name(session)
+    name = _experiment_of(call)
     tags = {"kedro.pipeline": call.pipeline_name, "kedro.env": call.project.env}
     # e.g. runtime.batch_date: which day a scoring run scored, searchable in the MLflow UI
     tags.update({f"runtime.{k}": str(v) for k, v in call.runtime_params.items()})
