@@ -293,9 +293,19 @@ class WaitForFilesOperator(BaseOperator):
         self.runtime_params = dict(runtime_params or {})
 
     def _folder(self) -> str:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from kedro_mlops.project import lake_root
 
-        return self.path.format(lake_root=lake_root(), **self.runtime_params)
+        names = {"lake_root": lake_root(), **self.runtime_params}
+        try:
+            return self.path.format(**names)
+        except KeyError as missing:
+            raise AirflowFailException(
+                f"airflow.yml wait_for_files.path {self.path!r} names {{{missing.args[0]}}}, "
+                f"which is neither lake_root nor a runtime param of the DAG: use one of "
+                f"{', '.join('{' + n + '}' for n in sorted(names))}."
+            ) from None
 
     def execute(self, context: Any) -> int:
         import time
