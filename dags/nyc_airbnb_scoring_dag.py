@@ -15,6 +15,7 @@ from kedro_mlops.operators import (
     KedroNodeOperator,
     MarkMlflowRunFailed,
     StartMlflowRunOperator,
+    WaitForFilesOperator,
     on_task_failure,
 )
 from kedro_mlops.project import KedroProject
@@ -85,6 +86,14 @@ with DAG(
         pipeline_name=PIPELINE,
         runtime_params=RUNTIME_PARAMS,
     )
+    # late data: the first nodes wait, deferred, for the files they read (airflow.yml wait_for_files)
+    wait = WaitForFilesOperator(
+        task_id="wait_for_files",
+        path="{lake_root}/incoming/ds={batch_date}/",
+        timeout_seconds=21600,
+        poke_interval_seconds=60,
+        runtime_params=RUNTIME_PARAMS,
+    )
     nodes = {
         "check_batch": KedroNodeOperator(
             task_id="check_batch",
@@ -123,7 +132,8 @@ with DAG(
         ),
     }
 
-    start >> nodes["check_batch"]
+    start >> wait
+    wait >> nodes["check_batch"]
     nodes["score_batch"] >> nodes["publish_predictions"]
     nodes["check_batch"] >> nodes["report_scoring"]
     nodes["publish_predictions"] >> nodes["report_scoring"]

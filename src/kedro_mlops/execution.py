@@ -31,8 +31,6 @@ log = logging.getLogger(__name__)
 
 #: Trigger-form params for the deployment (a run note, the promotion gate) that never reach Kedro.
 RUN_ANNOTATIONS = ("run_note", "force_promotion")
-#: Set in a test environment only: ``<node name>=<marker file>`` makes that node fail once.
-FAIL_ONCE_ENV = "MLOPS_FAIL_ONCE"
 
 
 class InvalidRunParams(ValueError):
@@ -219,26 +217,33 @@ class NoModelForAlias(LookupError):
     retryable = False
 
 
-def _experiment_name(call: DagRunCall) -> str:
+def _experiment_of(call: DagRunCall) -> str:
+    """The experiment the project's mlflow.yml names, created if missing.
+
+    kedro-mlflow creates it when the context loads; two DAG runs starting at once (a backfill
+    next to the scheduled run) both try, and the loser gets RESOURCE_ALREADY_EXISTS: by then
+    the experiment exists, so loading the context again finds it.
+    """
     from mlflow.exceptions import MlflowException
 
     try:
         with kedro_session(call) as session:
             return experiment_name(session)
     except MlflowException as err:
-        # kedro-mlflow looks the experiment up, then creates it: the first two runs of a
-        # project that start together both try to create it. The loser finds it on a second look.
         if err.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-        log.info("MLflow experiment created by a concurrent run meanwhile: %s", err.message)
     with kedro_session(call) as session:
         return experiment_name(session)
 
 
-def start_dag_run(call: DagRunCall) -> str:
-    """Find or create this DAG run's MLflow run, after checking the trigger params."""
+def start_dag_run(call: DagRunCall, dag_run_state=None) -> str:
+    """Find or create this DAG run's MLflow run, after checking the trigger params.
+
+    With ``dag_run_state`` (Airflow's state of another DAG run of this DAG, by run id), it
+    then closes the MLflow runs that earlier DAG runs left RUNNING (see ``mlflow_sweep``).
+    """
     validate_params(call)
-    name = _experiment_name(call)
+    name = _experiment_of(call)
     tags = {"kedro.pipeline": call.pipeline_name, "kedro.env": call.project.env}
     # e.g. runtime.batch_date: which day a scoring run scored, searchable in the MLflow UI
     tags.update({f"runtime.{k}": str(v) for k, v in call.runtime_params.items()})
@@ -250,15 +255,11 @@ def start_dag_run(call: DagRunCall) -> str:
         tags[dag_run_tracking.GIT_COMMIT_TAG] = commit
     run_id = dag_run_tracking.find_or_create_run(name, call.dag_id, call.run_id, tags)
     mlflow.MlflowClient().set_tag(run_id, "data_root", call.data_root)
+    if dag_run_state is not None:
+        from kedro_mlops.mlflow_sweep import close_abandoned_runs
+
+        close_abandoned_runs(name, call.dag_id, call.run_id, dag_run_state)
     return run_id
-
-
-def _fail_once_for_tests(node_name: str) -> None:
-    spec = os.environ.get(FAIL_ONCE_ENV, "")
-    target, _, marker = spec.partition("=")
-    if target == node_name and marker and not Path(marker).exists():
-        Path(marker).write_text("failed once\n")
-        raise RuntimeError(f"{FAIL_ONCE_ENV}: node '{node_name}' fails on this first try")
 
 
 def _peak_rss_mb() -> float:
@@ -277,7 +278,6 @@ def run_node(call: DagRunCall, node_name: str, mlflow_run_id: str) -> None:
     """
     import time
 
-    _fail_once_for_tests(node_name)
     started = time.perf_counter()
     mlflow.start_run(run_id=mlflow_run_id)
     try:

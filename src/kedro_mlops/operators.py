@@ -137,6 +137,9 @@ class _KedroProjectOperator(BaseOperator):
 class StartMlflowRunOperator(_KedroProjectOperator):
     """Checks the trigger params and opens (or finds again) the DAG run's MLflow run.
 
+    It also marks FAILED the MLflow runs that earlier DAG runs of this DAG left RUNNING when
+    Airflow says they are over (``kedro_mlops.mlflow_sweep``).
+
     With ``registered_model`` (``{"name": ..., "alias_param": ...}``) it also resolves the
     model's alias once for the whole DAG run: the version is tagged on the MLflow run and handed
     to every later task as the runtime param ``model_version``.
@@ -150,7 +153,13 @@ class StartMlflowRunOperator(_KedroProjectOperator):
         from kedro_mlops.execution import pin_model_version, start_dag_run
 
         call = self._call(context, pinned=False)
-        run_id = _fail_fast_unless_retryable(lambda: start_dag_run(call))
+        ti = context["ti"]
+
+        def dag_run_state(run_id: str) -> str:
+            # Airflow's own record, through the task's supervisor (Task SDK)
+            return ti.get_dagrun_state(call.dag_id, run_id)
+
+        run_id = _fail_fast_unless_retryable(lambda: start_dag_run(call, dag_run_state))
         if self.registered_model:
             # after the run exists, so that "no such model" is recorded on a FAILED MLflow run
             model = _fail_fast_unless_retryable(lambda: pin_model_version(
@@ -261,3 +270,73 @@ class MarkMlflowRunFailed:
         run_id = fail_dag_run(_call(self.project, self.pipeline_name, context), str(reason))
         log.error("DAG run %s of %s failed (%s); MLflow run %s marked FAILED.",
                   dag_run.run_id, dag_run.dag_id, reason, run_id)
+
+
+class WaitForFilesOperator(BaseOperator):
+    """Waits for the files a run reads (late data), deferred: no worker slot is held meanwhile.
+
+    ``path`` is formatted with ``lake_root`` and the DAG's runtime params once Airflow has
+    rendered them, e.g. ``"{lake_root}/incoming/ds={batch_date}/"``. The task succeeds as soon
+    as a file is there, and fails, not retried, naming the folder when ``timeout_seconds``
+    passed first (airflow.yml ``wait_for_files``).
+    """
+
+    ui_color = "#c7d9f0"
+    template_fields = ("runtime_params",)
+
+    def __init__(self, *, path: str, timeout_seconds: float, poke_interval_seconds: float = 60,
+                 runtime_params: dict[str, Any] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.path = path
+        self.timeout_seconds = timeout_seconds
+        self.poke_interval_seconds = poke_interval_seconds
+        self.runtime_params = dict(runtime_params or {})
+
+    def _folder(self) -> str:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from kedro_mlops.project import lake_root
+
+        names = {"lake_root": lake_root(), **self.runtime_params}
+        try:
+            return self.path.format(**names)
+        except KeyError as missing:
+            raise AirflowFailException(
+                f"airflow.yml wait_for_files.path {self.path!r} names {{{missing.args[0]}}}, "
+                f"which is neither lake_root nor a runtime param of the DAG: use one of "
+                f"{', '.join('{' + n + '}' for n in sorted(names))}."
+            ) from None
+
+    def execute(self, context: Any) -> int:
+        import time
+
+        from kedro_mlops.file_sensor import FilesArrivedTrigger, files_under
+
+        folder = self._folder()
+        files = files_under(folder)
+        if files:
+            return self._arrived(folder, files)
+        log.info("No file under %s yet: waiting up to %.0f s, deferred to the triggerer",
+                 folder, self.timeout_seconds)
+        self.defer(
+            trigger=FilesArrivedTrigger(folder, time.time() + self.timeout_seconds,
+                                        self.poke_interval_seconds),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> int:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        folder = self._folder()
+        if event.get("status") != "arrived":
+            raise AirflowFailException(
+                f"No input file arrived under {folder} within {self.timeout_seconds:.0f} s "
+                "(airflow.yml wait_for_files.timeout_seconds). Put the day's files there, then "
+                "clear this task to wait again, or trigger the DAG with another batch_date."
+            )
+        return self._arrived(folder, event["files"])
+
+    @staticmethod
+    def _arrived(folder: str, files: list[str]) -> int:
+        log.info("%d file(s) under %s: %s", len(files), folder, ", ".join(files[:10]))
+        return len(files)

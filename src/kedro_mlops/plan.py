@@ -35,9 +35,11 @@ from kedro_mlops.render import (
 )
 
 STAYS, PERSISTED, REMAPPED = "stays", "persisted", "remapped"
-START, END, LOG_MODEL, PROMOTE = "start", "end", "log_model", "promote"
-CONTROL_TASK_IDS = {START: "start_mlflow_run", END: "end_mlflow_run",
+START, WAIT, END, LOG_MODEL, PROMOTE = "start", "wait", "end", "log_model", "promote"
+CONTROL_TASK_IDS = {START: "start_mlflow_run", WAIT: "wait_for_files", END: "end_mlflow_run",
                     LOG_MODEL: "log_and_register_model", PROMOTE: "evaluate_and_promote"}
+#: airflow.yml ``wait_for_files``: required and optional keys
+WAIT_FOR_FILES_KEYS = ({"path", "timeout_seconds"}, {"poke_interval_seconds"})
 #: airflow.yml: what to do with a MemoryDataset between tasks / a path relative to the project
 DATASET_POLICIES = {"memory_datasets": ("persist", "refuse"), "relative_paths": ("remap", "refuse")}
 #: every key a section of airflow.yml may hold: kedro-airflow's, read by the template, and ours
@@ -45,7 +47,7 @@ AIRFLOW_KEYS = frozenset({
     "description", "schedule", "start_date", "catchup", "max_active_runs", "tags", "params",
     "owner", "retries", "retry_delay_seconds", "retry_exponential_backoff", "pool",
     "runtime_params", "pin_model_alias", "registered_model_name", "promotion", "outlets",
-    "fan_out", *DATASET_POLICIES,
+    "fan_out", "wait_for_files", *DATASET_POLICIES,
 })
 FORCE_PROMOTION_PARAM = {
     "default": False,
@@ -284,6 +286,28 @@ def _check_node_keys(section_name: str, key: str, names, node_names: list[str],
                 f"pipeline{_suggest(name, allowed)}. Allowed: {', '.join(sorted(allowed))}.")
 
 
+def _check_wait_for_files(section_name: str, spec: Any) -> None:
+    required, optional = WAIT_FOR_FILES_KEYS
+    where = f"airflow.yml, section '{section_name}': wait_for_files"
+    if not isinstance(spec, Mapping):
+        raise InvalidAirflowConfig(
+            f"{where} must be a mapping with {', '.join(sorted(required))} (and optionally "
+            f"{', '.join(sorted(optional))}), not {spec!r}.")
+    unknown = sorted(set(spec) - required - optional)
+    if unknown:
+        raise InvalidAirflowConfig(
+            f"{where}: unknown key(s) {', '.join(unknown)}. Allowed: "
+            f"{', '.join(sorted(required | optional))}.")
+    missing = sorted(required - set(spec))
+    if missing:
+        raise InvalidAirflowConfig(f"{where}: {', '.join(missing)} missing.")
+    for key in ("timeout_seconds", "poke_interval_seconds"):
+        value = spec.get(key, 60)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise InvalidAirflowConfig(f"{where}.{key} must be a number of seconds > 0, "
+                                       f"not {value!r}.")
+
+
 def _check_promotion(section_name: str, promotion: Mapping[str, Any], produced: set[str],
                      datasets: set[str]) -> None:
     from kedro_mlops.promotion import METRICS, PromotionConfig, PromotionConfigError
@@ -361,16 +385,22 @@ def build_plan(package_name: str, pipeline_name: str, pipeline, catalog, project
     parents = {n.name: sorted(p.name for p in ps) for n, ps in pipeline.node_dependencies.items()}
     has_children = {p for ps in parents.values() for p in ps}
     sink = LOG_MODEL if is_ml else END
-    edges = []
+    waits = "wait_for_files" in section
+    if waits:
+        _check_wait_for_files(section_name, section["wait_for_files"])
+    # with late data, the first nodes start once the day's files are there, not at once
+    first = WAIT if waits else START
+    edges = [(TaskRef(START, control=True), TaskRef(WAIT, control=True))] if waits else []
     for name in node_names:
         if not parents.get(name):
-            edges.append((TaskRef(START, control=True), TaskRef(name)))
+            edges.append((TaskRef(first, control=True), TaskRef(name)))
         edges.extend((TaskRef(parent), TaskRef(name)) for parent in parents.get(name, []))
         if name not in has_children:
             edges.append((TaskRef(name), TaskRef(sink, control=True)))
     tail = [LOG_MODEL, PROMOTE, END] if gate else [LOG_MODEL, END] if is_ml else []
     control = {k: v for k, v in CONTROL_TASK_IDS.items()
-               if k in (START, END) or (k == LOG_MODEL and is_ml) or (k == PROMOTE and gate)}
+               if k in (START, END) or (k == LOG_MODEL and is_ml) or (k == PROMOTE and gate)
+               or (k == WAIT and waits)}
 
     params = {key: dict(spec) for key, spec in (section.get("params") or {}).items()}
     for key, spec in params.items():

@@ -6,7 +6,7 @@ import importlib.util
 from pathlib import Path
 
 CONTROL_TASKS = {"start_mlflow_run", "log_and_register_model", "evaluate_and_promote",
-                 "end_mlflow_run"}
+                 "end_mlflow_run", "wait_for_files"}
 
 
 def load_dag(path: Path):

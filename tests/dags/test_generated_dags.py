@@ -153,3 +153,17 @@ def test_assets_link_the_champion_and_the_predictions(dagbag):
     assert [a.name for a in gate.outlets] == ["nyc_airbnb_price_champion"]
     assert [a.name for a in publish.outlets] == ["nyc_airbnb_predictions"]
     assert gate.outlets[0].uri == "x-mlflow-model://nyc_airbnb_price/champion"
+
+
+def test_scoring_waits_for_the_days_files_deferred_with_the_configured_timeout(dagbag):
+    scoring = dagbag.dags["nyc_airbnb_scoring"]
+    wait = scoring.get_task("wait_for_files")
+    conf = yaml.safe_load((PROJECT / "conf/base/airflow.yml").read_text())["scoring"]
+    assert wait.upstream_task_ids == {"start_mlflow_run"}
+    assert wait.downstream_task_ids == {"check_batch"}
+    assert scoring.get_task("check_batch").upstream_task_ids == {"wait_for_files"}
+    assert wait.timeout_seconds == conf["wait_for_files"]["timeout_seconds"]
+    assert wait.poke_interval_seconds == conf["wait_for_files"]["poke_interval_seconds"]
+    assert wait.path.format(lake_root="s3://b", batch_date="2026-11-02") == \
+        "s3://b/incoming/ds=2026-11-02/"
+    assert "wait_for_files" not in dagbag.dags["nyc_airbnb_training"].task_ids

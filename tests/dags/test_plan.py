@@ -112,6 +112,10 @@ def test_nyc_airbnb_plans_move_nothing_and_keep_the_gate_and_the_fan_out():
     assert training.params["force_promotion"]["default"] is False
     assert set(training.groups) == {"data_processing", "training"}
     assert node_edges(training) == pipeline_edges(NYC, "training")
+    # the first node waits for the day's files: start -> wait_for_files -> check_batch
+    assert scoring.control_tasks["wait"] == "wait_for_files"
+    first = [(up.name, down.name) for up, down in scoring.edges if up.control]
+    assert first == [("start", "wait"), ("wait", "check_batch")]
     (mapped,) = [t for t in scoring.tasks if t.mapped]
     assert (mapped.node_name, mapped.mapped.index_param, mapped.mapped.count_param) == \
         ("score_batch", "batch_part", "batch_parts")
@@ -162,6 +166,16 @@ def test_relative_paths_refuse_names_each_dataset_and_the_fix(starter):
                      "pipeline. Allowed: data_science.evaluate_model, ", id="fan-out-node"),
         pytest.param("data_science", {"params": {"test_size": {"type": "number"}}},
                      "params.test_size has no 'default'", id="param-without-default"),
+        pytest.param("data_science", {"wait_for_files": {"path": "{lake_root}/in"}},
+                     "airflow.yml, section 'data_science': wait_for_files: timeout_seconds "
+                     "missing.", id="wait-without-timeout"),
+        pytest.param("data_science", {"wait_for_files": {"path": "x", "timeout_seconds": 60,
+                                                         "poke_every": 5}},
+                     "wait_for_files: unknown key(s) poke_every. Allowed: path, "
+                     "poke_interval_seconds, timeout_seconds.", id="wait-unknown-key"),
+        pytest.param("data_science", {"wait_for_files": {"path": "x", "timeout_seconds": "1h"}},
+                     "wait_for_files.timeout_seconds must be a number of seconds > 0, not '1h'",
+                     id="wait-timeout-not-a-number"),
     ],
 )
 def test_airflow_yml_mistakes_are_named_at_render_time(starter, section, values, message):

@@ -28,7 +28,7 @@ def test_one_task_per_node_named_after_it(tiny_dag_file):
     node_names = {child for _, child in pipeline_edges(TINY, "training")} | {"prep.make_numbers"}
     assert set(dag.task_ids) - CONTROL_TASKS == node_names
     # no `promotion` section in the tiny project's airflow.yml: no gate task, no force param
-    assert CONTROL_TASKS - {"evaluate_and_promote"} <= set(dag.task_ids)
+    assert CONTROL_TASKS - {"evaluate_and_promote", "wait_for_files"} <= set(dag.task_ids)
     assert "evaluate_and_promote" not in dag.task_ids
     assert "force_promotion" not in dag.params
 

@@ -7,6 +7,7 @@ through Airflow's REST API, as a user's script or the UI would.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from kedro_mlops.stack.postgres import drop_databases
 from kedro_mlops.stack.s3 import s3_client
 
 from .conftest import make_test_settings
+from .fault_switch import arm, fired, stack_env
 from .mlflow_queries import model_versions, runs_of_dag_run
 
 pytestmark = pytest.mark.e2e
@@ -32,6 +34,8 @@ NYC = REPO / "kedro_project"
 MODEL = "nyc_airbnb_price"
 SCORING = "nyc_airbnb_scoring"
 SCORING_EXPERIMENT = "nyc_airbnb_scoring"
+#: rows of the batch of the day the scoring DAG's scheduled run scores
+SCHEDULED_ROWS = 150
 
 
 @pytest.fixture(scope="module")
@@ -40,23 +44,22 @@ def airflow_stack(tmp_path_factory, system_postgres, monkeypatch_module):
     settings = make_test_settings(state, postgres_url=system_postgres)
     dags = state / "dags"
     render(TINY, ["training"], dags)
-    (nyc_training, _) = render(NYC, ["training", "scoring"], dags)
+    (nyc_training, nyc_scoring) = render(NYC, ["training", "scoring"], dags)
     _trigger_only(nyc_training)
-    fail_marker = state / "fit_scale-failed-once"
-    specs = service_specs(
-        settings,
-        dags_folder=dags,
-        # a fault switch of the test environment: this node's first try fails
-        overrides={"MLOPS_FAIL_ONCE": f"prep.fit_scale={fail_marker}"},
-    )
+    _short_wait_for_files(nyc_scoring)
+    specs = service_specs(settings, dags_folder=dags,
+                          overrides=stack_env(_faults_dir(settings)))
     components = core_components(settings) + [ProcessComponent(s, settings) for s in specs]
     for key, value in settings.env().items():
         monkeypatch_module.setenv(key, value)
     try:
         start_services(settings, components=components)
-        # the daily scoring DAG's own scheduled run (for yesterday) starts when it is unpaused:
-        # its batch is there
-        _write_batch(settings, _yesterday(), rows=150, seed=11)
+        # the daily scoring DAG's own scheduled run (for yesterday at the time it is unpaused)
+        # starts when a test unpauses it: its batch is there, and the next day's too, for a
+        # suite that crosses midnight UTC before then
+        today = dt.datetime.now(dt.UTC).date()
+        for seed, day in enumerate((today - dt.timedelta(days=1), today), start=11):
+            _write_batch(settings, day.isoformat(), rows=SCHEDULED_ROWS, seed=seed)
         with AirflowClient.for_local_stack(state, port=settings.airflow_port) as client:
             yield settings, client
     finally:
@@ -64,6 +67,11 @@ def airflow_stack(tmp_path_factory, system_postgres, monkeypatch_module):
             stop_services(settings, components=components)
         finally:
             drop_databases(settings.postgres_url, [settings.mlflow_db, settings.airflow_db])
+
+
+def _faults_dir(settings) -> Path:
+    """Where the tests arm faults for the stack's tasks (see fault_switch)."""
+    return settings.state_dir / "faults"
 
 
 def _trigger_only(dag_file: Path) -> None:
@@ -77,6 +85,19 @@ def _trigger_only(dag_file: Path) -> None:
     dag_file.write_text(text.replace('schedule="@weekly",', "schedule=None,"))
 
 
+#: the scoring DAG's wait for late files, shortened from hours (airflow.yml) for the tests
+FILE_WAIT_SECONDS = 60
+
+
+def _short_wait_for_files(dag_file: Path) -> None:
+    text = dag_file.read_text()
+    for old, new in (("timeout_seconds=21600,", f"timeout_seconds={FILE_WAIT_SECONDS},"),
+                     ("poke_interval_seconds=60,", "poke_interval_seconds=2,")):
+        assert text.count(old) == 1, f"{dag_file}: expected one '{old}'"
+        text = text.replace(old, new)
+    dag_file.write_text(text)
+
+
 @pytest.fixture(scope="module")
 def monkeypatch_module():
     with pytest.MonkeyPatch.context() as mp:
@@ -85,13 +106,14 @@ def monkeypatch_module():
 
 def test_a_retried_task_keeps_one_mlflow_run_and_one_model_version(airflow_stack):
     """Generic: a tiny project that is not ours, one of whose node tasks fails once."""
-    _, airflow = airflow_stack
+    settings, airflow = airflow_stack
+    run_id = "manual__retry_test"
+    fault = arm(_faults_dir(settings), "tiny_training", run_id, "prep.fit_scale", "fail_before")
     run = airflow.run_dag("tiny_training", {"target_max": 2.0, "run_note": "retry test"},
-                          timeout=600)
-    tries = {ti.task_id: ti.try_number for ti in airflow.task_instances("tiny_training",
-                                                                          run.run_id)}
-    assert tries["prep.fit_scale"] == 2, "the fault switch should have failed the first try"
-    assert all(n == 1 for task, n in tries.items() if task != "prep.fit_scale")
+                          run_id=run_id, timeout=600)
+    assert fired(fault)
+    tries = _tries(airflow, "tiny_training", run.run_id)
+    assert tries == {task: 2 if task == "prep.fit_scale" else 1 for task in tries}
 
     (mlflow_run,) = runs_of_dag_run("tiny_training", run.run_id, "tiny")
     assert mlflow_run.info.status == "FINISHED"
@@ -112,7 +134,7 @@ def test_training_dag_tracks_one_run_and_registers_one_model(airflow_stack, tmp_
     run = airflow.run_dag("nyc_airbnb_training", conf, timeout=1200)
 
     tis = airflow.task_instances("nyc_airbnb_training", run.run_id)
-    assert {ti.try_number for ti in tis} == {1}, "a retry would hide a failure here"
+    _assert_first_tries(airflow, "nyc_airbnb_training", run.run_id)
 
     # The warm task runtime: the executor worker had Kedro and the project imported before it
     # forked the task, and the task's log still holds Kedro's own plain lines.
@@ -153,9 +175,12 @@ def test_training_dag_tracks_one_run_and_registers_one_model(airflow_stack, tmp_
     (version,) = [v for v in versions if v.run_id == mlflow_run.info.run_id]
     assert version.tags["airflow.dag_id"] == "nyc_airbnb_training"
     assert version.tags["git_commit"] == mlflow_run.data.tags["git_commit"]
-    if before == 0:  # the first version of the model: the gate makes it champion
-        assert version.tags["promotion.decision"] == "first_champion"
-        assert mlflow_run.data.tags["promotion.decision"] == "first_champion"
+    # whichever test registered it, the model's first version was made champion by the gate
+    first = client.get_model_version(MODEL, "1")
+    assert first.tags["promotion.decision"] == "first_champion"
+    assert first.tags["promotion.champion_version"] == "none"
+    assert client.get_run(first.run_id).data.tags["promotion.decision"] == "first_champion"
+    if before == 0:
         assert client.get_model_version_by_alias(MODEL, "champion").version == version.version
     assert client.get_model_version_by_alias(MODEL, "challenger").version == version.version
     assert float(version.tags["promotion.challenger_mae"]) > 0
@@ -227,6 +252,20 @@ def test_scoring_without_a_champion_fails_clearly_and_marks_the_run_failed(airfl
     _wait_for_status(mlflow_run.info.run_id, "FAILED")
 
 
+def _tries(airflow, dag_id: str, run_id: str) -> dict[str, int]:
+    """Try number of each task instance of the run (mapped copies: the highest)."""
+    tries: dict[str, int] = {}
+    for ti in airflow.task_instances(dag_id, run_id):
+        tries[ti.task_id] = max(tries.get(ti.task_id, 0), ti.try_number)
+    return tries
+
+
+def _assert_first_tries(airflow, dag_id: str, run_id: str) -> None:
+    """Every task passed on its first try: the DAGs retry, and a retry would hide a failure."""
+    tries = _tries(airflow, dag_id, run_id)
+    assert tries and all(n == 1 for n in tries.values()), f"{dag_id}/{run_id} retried: {tries}"
+
+
 def _wait_for_status(run_id: str, status: str, timeout: float = 60) -> None:
     """The DAG's failure callback runs in the dag-processor, shortly after the run fails."""
     import time
@@ -248,17 +287,20 @@ WORSE = {"model.hist_gradient_boosting.max_iter": 10,
 BETTER = {"model.hist_gradient_boosting.max_iter": 40}
 
 
-def _train(airflow, conf):
-    """Trigger a training run; its MLflow run, its model version and the gate's task log."""
+def _train(airflow, conf, run_id: str | None = None, retried=()):
+    """Trigger a training run; its MLflow run, its model version and the gate's task log.
+
+    Every task passes on its first try, but those of ``retried`` on their second.
+    """
     import mlflow
 
-    run = airflow.run_dag("nyc_airbnb_training", conf, timeout=1200)
+    run = airflow.run_dag("nyc_airbnb_training", conf, run_id=run_id, timeout=1200)
     (mlflow_run,) = runs_of_dag_run("nyc_airbnb_training", run.run_id, "nyc_airbnb_training")
     assert mlflow_run.info.status == "FINISHED"
     (version,) = [v for v in model_versions(MODEL) if v.run_id == mlflow_run.info.run_id]
     version = mlflow.MlflowClient().get_model_version(MODEL, version.version)  # fresh tags
-    tries = {ti.task_id: ti.try_number for ti in airflow.task_instances(
-        "nyc_airbnb_training", run.run_id)}
+    tries = _tries(airflow, "nyc_airbnb_training", run.run_id)
+    assert tries == {task: 2 if task in retried else 1 for task in tries}, tries
     gate_log = airflow.task_log("nyc_airbnb_training", run.run_id, "evaluate_and_promote",
                                 tries["evaluate_and_promote"])
     return mlflow_run, version, gate_log
@@ -293,7 +335,7 @@ def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
     """
     import mlflow
 
-    _, airflow = airflow_stack
+    settings, airflow = airflow_stack
     try:
         champion = _alias("champion")
     except mlflow.exceptions.MlflowException:  # this test alone: make a champion first
@@ -309,12 +351,26 @@ def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
     assert _alias("challenger") == worse.version
     assert "kept_champion" in log and f"champion v{champion}" in log
 
-    # 2. the same worse model, forced from the trigger form: it becomes champion anyway
-    run, forced, log = _train(airflow, {**WORSE, "force_promotion": True, "run_note": "forced"})
+    # 2. the same worse model, forced from the trigger form: it becomes champion anyway. Each
+    # task with a side effect fails once right after it (run created, version registered,
+    # aliases moved): the retries find that effect instead of making it again
+    run_id = "manual__forced_with_faults"
+    with_effects = ("start_mlflow_run", "log_and_register_model", "evaluate_and_promote")
+    faults = [arm(_faults_dir(settings), "nyc_airbnb_training", run_id, task, "fail_after")
+              for task in with_effects]
+    run, forced, log = _train(airflow, {**WORSE, "force_promotion": True, "run_note": "forced"},
+                              run_id=run_id, retried=with_effects)
+    assert all(fired(f) for f in faults)
+    # one MLflow run and one version (_train), decided once: a second decision would have
+    # compared the version with itself as champion
     _assert_recorded(run, forced, "forced", champion)
     assert forced.tags["promotion.forced"] == "true"
     assert _alias("champion") == forced.version == _alias("challenger")
-    assert "forced" in log
+    assert "already evaluated (a retry): re-applying 'forced'" in log
+    # the champion Asset was updated once, by the try that succeeded
+    events = airflow.request("GET", "/assets/events", params={
+        "source_dag_id": "nyc_airbnb_training", "source_run_id": run_id}).json()
+    assert events["total_entries"] == 1
     # force_promotion is a deployment param: it never reaches Kedro (nor the run's params)
     assert "force_promotion" not in run.data.params
 
@@ -326,12 +382,6 @@ def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
 
 
 # --------------------------------------------------------------------------- batch scoring
-
-
-def _yesterday() -> str:
-    import datetime as dt
-
-    return (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
 
 
 def _storage_options(settings) -> dict:
@@ -408,13 +458,15 @@ def test_scoring_scores_dated_batches_on_its_schedule_and_in_a_backfill(airflow_
     assert len(backfilled) == 2
     scheduled = _wait_for_runs(airflow, SCORING, "scheduled", 1)
 
-    yesterday = _yesterday()
-    expected = {**{ds: rows for ds, (rows, _) in days.items()}, yesterday: 150}
+    # the day the scheduler chose when the DAG was unpaused (yesterday then), read once
+    (scheduled_day,) = {r.raw["data_interval_start"][:10] for r in scheduled}
+    expected = {**{ds: rows for ds, (rows, _) in days.items()}, scheduled_day: SCHEDULED_ROWS}
     runs = {r.raw["data_interval_start"][:10]: r for r in [*backfilled, *scheduled]}
     assert set(runs) == set(expected)
     for ds, rows in expected.items():
         run = runs[ds]
         assert run.state == "success", airflow.failure_report(run)
+        _assert_first_tries(airflow, SCORING, run.run_id)
         assert _partition_keys(settings, ds) == [f"predictions/ds={ds}/predictions.parquet"]
         scored = _predictions(settings, ds)
         mlflow_run = _scoring_run(run.run_id)
@@ -450,7 +502,7 @@ def test_scoring_scores_dated_batches_on_its_schedule_and_in_a_backfill(airflow_
     tis = airflow.task_instances(SCORING, runs["2026-11-02"].run_id)
     assert sorted(ti.map_index for ti in tis if ti.task_id == "score_batch") == [0, 1]
     assert runs["2026-11-02"].raw["run_type"] == "backfill"
-    assert runs[yesterday].raw["run_type"] == "scheduled"
+    assert runs[scheduled_day].raw["run_type"] == "scheduled"
 
 
 def test_rescoring_a_day_replaces_its_partition(airflow_stack):
@@ -462,6 +514,8 @@ def test_rescoring_a_day_replaces_its_partition(airflow_stack):
     before = _predictions(settings, ds)
     second = airflow.run_dag(SCORING, {"batch_date": ds}, timeout=600)
     after = _predictions(settings, ds)
+    for run in (first, second):
+        _assert_first_tries(airflow, SCORING, run.run_id)
 
     assert _partition_keys(settings, ds) == [f"predictions/ds={ds}/predictions.parquet"]
     assert len(after) == len(before) == 90
@@ -506,3 +560,50 @@ def test_a_bad_batch_fails_its_check_naming_the_column_and_writes_nothing(airflo
     metrics = mlflow.MlflowClient().get_run(
         _scoring_run(failed.value.run.run_id).info.run_id).data.metrics
     assert metrics["batch.rows_in"] == 60 and metrics["batch.rows_rejected"] == 2
+
+
+def test_a_late_day_is_waited_for_without_a_worker_slot_then_scored(airflow_stack):
+    settings, airflow = airflow_stack
+    _ensure_champion(airflow)
+    ds = "2026-11-09"
+    airflow.wait_for_dag(SCORING)
+    airflow.unpause(SCORING)
+    run = airflow.trigger(SCORING, {"batch_date": ds})
+
+    def wait_state():
+        states = {ti.task_id: ti.state for ti in airflow.task_instances(SCORING, run.run_id)}
+        return states.get("wait_for_files")
+
+    import time
+
+    deadline = time.monotonic() + 300
+    while wait_state() != "deferred":  # handed to the triggerer: no worker slot held
+        assert time.monotonic() < deadline, f"wait_for_files never deferred: {wait_state()}"
+        assert wait_state() not in ("success", "failed"), "ran without the day's files"
+        time.sleep(1)
+    _write_batch(settings, ds, 80, seed=9)  # the upstream job delivers, late
+
+    done = airflow.wait_for_run(SCORING, run.run_id, timeout=600)
+    assert done.state == "success"
+    _assert_first_tries(airflow, SCORING, run.run_id)
+    scored = _predictions(settings, ds)
+    assert len(scored) == 80 and scored["id"].is_unique
+    log = airflow.task_log(SCORING, run.run_id, "wait_for_files", 1)
+    assert f"No file under s3://{settings.bucket}/incoming/ds={ds}/ yet" in log
+    assert f"1 file(s) under s3://{settings.bucket}/incoming/ds={ds}/" in log
+
+
+def test_a_day_that_never_arrives_fails_naming_its_folder(airflow_stack):
+    settings, airflow = airflow_stack
+    _ensure_champion(airflow)
+    ds = "2026-11-11"
+    with pytest.raises(DagRunFailed) as failed:
+        airflow.run_dag(SCORING, {"batch_date": ds}, timeout=600)
+    message = str(failed.value)
+    assert (f"No input file arrived under s3://{settings.bucket}/incoming/ds={ds}/ within "
+            f"{FILE_WAIT_SECONDS} s") in message
+    states = {ti.task_id: (ti.state, ti.try_number) for ti in failed.value.task_instances}
+    assert states["wait_for_files"] == ("failed", 1)  # waiting again would not make files
+    assert states["check_batch"][0] == "upstream_failed"
+    assert _partition_keys(settings, ds) == []
+    _wait_for_status(_scoring_run(failed.value.run.run_id).info.run_id, "FAILED")
