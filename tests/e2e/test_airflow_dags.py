@@ -156,6 +156,7 @@ def test_training_dag_tracks_one_run_and_registers_one_model(airflow_stack, tmp_
     if before == 0:  # the first version of the model: the gate makes it champion
         assert version.tags["promotion.decision"] == "first_champion"
         assert mlflow_run.data.tags["promotion.decision"] == "first_champion"
+        assert version.description.startswith("First @champion: MAE ")
         assert client.get_model_version_by_alias(MODEL, "champion").version == version.version
     assert client.get_model_version_by_alias(MODEL, "challenger").version == version.version
     assert float(version.tags["promotion.challenger_mae"]) > 0
@@ -271,18 +272,26 @@ def _alias(name: str) -> str:
 
 
 def _assert_recorded(mlflow_run, version, decision: str, champion_before: str) -> None:
+    # the version: the decision as one sentence, and no more tags than the UI's column shows
     tags = version.tags
+    assert {k for k in tags if k.startswith("promotion.")} == {
+        "promotion.decision", "promotion.metric", "promotion.champion_version",
+        "promotion.challenger_mae", "promotion.champion_mae"}
     assert tags["promotion.decision"] == decision
     assert tags["promotion.metric"] == "mae"
     assert tags["promotion.champion_version"] == champion_before
-    assert tags["promotion.model_version"] == version.version
-    assert int(tags["promotion.holdout_rows"]) > 1000
     for key in ("promotion.challenger_mae", "promotion.champion_mae"):
         assert 0 < float(tags[key]) < 500
-    assert tags["promotion.reason"]
-    promotion_run_tags = {k: v for k, v in mlflow_run.data.tags.items()
-                          if k.startswith("promotion.")}
-    assert promotion_run_tags == {k: v for k, v in tags.items() if k.startswith("promotion.")}
+    assert f"champion v{champion_before}'s" in version.description
+    assert "held-out rows of test_listings" in version.description
+    # the training run: every detail
+    run_tags = mlflow_run.data.tags
+    assert run_tags["promotion.summary"] == version.description
+    assert run_tags["promotion.model_version"] == version.version
+    assert int(run_tags["promotion.holdout_rows"]) > 1000
+    assert run_tags["promotion.reason"]
+    assert {k: run_tags[k] for k in tags if k.startswith("promotion.")} == \
+        {k: v for k, v in tags.items() if k.startswith("promotion.")}
 
 
 def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
@@ -312,7 +321,7 @@ def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
     # 2. the same worse model, forced from the trigger form: it becomes champion anyway
     run, forced, log = _train(airflow, {**WORSE, "force_promotion": True, "run_note": "forced"})
     _assert_recorded(run, forced, "forced", champion)
-    assert forced.tags["promotion.forced"] == "true"
+    assert run.data.tags["promotion.forced"] == "true"
     assert _alias("champion") == forced.version == _alias("challenger")
     assert "forced" in log
     # force_promotion is a deployment param: it never reaches Kedro (nor the run's params)
