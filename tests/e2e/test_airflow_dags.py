@@ -458,6 +458,26 @@ def test_scoring_scores_dated_batches_on_its_schedule_and_in_a_backfill(airflow_
     # score_batch fanned out (dynamic task mapping): one task per part, joined by publish
     tis = airflow.task_instances(SCORING, runs["2026-11-02"].run_id)
     assert sorted(ti.map_index for ti in tis if ti.task_id == "score_batch") == [0, 1]
+
+    # lineage of a backfilled day: both runs link to their Airflow DAG runs, the training run
+    # carries the hash of the file it was trained on
+    from kedro_mlops.cli.lineage import lineage
+
+    (chain,) = lineage(f"s3://{settings.bucket}", "2026-11-02")["chains"]
+    scoring, training = chain["scoring_run"], chain["training_run"]
+    assert scoring["airflow"] == {
+        "dag_id": SCORING, "run_id": runs["2026-11-02"].run_id,
+        "url": f"{settings.airflow_url}/dags/{SCORING}/runs/{runs['2026-11-02'].run_id}"}
+    assert chain["model"]["version"] == champion
+    assert chain["model"]["alias_when_scored"] == "champion"
+    assert training["airflow"]["dag_id"] == "nyc_airbnb_training"
+    assert training["airflow"]["url"].startswith(f"{settings.airflow_url}/dags/"
+                                                 "nyc_airbnb_training/runs/")
+    raw = NYC / "data/01_raw/nyc_airbnb_2019_sample.csv"
+    import hashlib
+
+    assert training["inputs"]["raw_listings"]["sha256"] == \
+        hashlib.sha256(raw.read_bytes()).hexdigest()
     assert runs["2026-11-02"].raw["run_type"] == "backfill"
     assert runs[yesterday].raw["run_type"] == "scheduled"
 
