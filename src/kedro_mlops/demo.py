@@ -163,7 +163,8 @@ def run_demo(settings: Settings) -> DemoResult:
                 f"{MODEL_NAME} version {version.version} has no '{DECISION_TAG}' tag: did the "
                 "training DAG run its evaluate_and_promote task?"
             )
-        reason = version.tags.get("promotion.reason", "")
+        # the gate's sentence; versions gated before it wrote one keep the reason as a tag
+        reason = version.description or version.tags.get("promotion.reason", "")
         champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
         _say(f"promotion gate: {MODEL_NAME} version {version.version} -> {decision} ({reason})")
         _say(f"@{CHAMPION} is version {champion.version}")

@@ -10,11 +10,14 @@ After ``log_and_register_model`` registered a new version, the gate:
    ``forced`` when the trigger param ``force_promotion`` is true, ``promoted`` when the
    challenger beats the champion by more than ``min_improvement`` (relative), else
    ``kept_champion``;
-4. records the decision, the metric, both scores and the reason as tags on the model version
-   and on the DAG run's MLflow run, and in the task log; moves ``champion`` when promoted.
+4. records it: one sentence (:func:`summary`) as the version's description, a few tags on the
+   version (:data:`VERSION_TAGS`: what the MLflow UI's Tags column can show), every detail as
+   tags on the DAG run's MLflow run, and the sentence in the task log; moves ``champion`` when
+   promoted.
 
-Idempotent: the decision is written on the model version before any alias moves, and a retry
-that finds it re-applies that decision (same tags, same aliases) instead of deciding again.
+Idempotent: the run's tags, then the version's, are written before any alias moves, and a retry
+that finds the decision on the version re-applies it (same tags, same aliases) instead of
+deciding again.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 TAG_PREFIX = "promotion."
 DECISION_TAG = "promotion.decision"
+SUMMARY_TAG = "promotion.summary"
 #: The trigger-form param (boolean, off by default) that promotes whatever the scores say.
 FORCE_PARAM = "force_promotion"
 
@@ -42,6 +46,12 @@ FORCED = "forced"
 PROMOTED = "promoted"
 KEPT_CHAMPION = "kept_champion"
 PROMOTING = frozenset({FIRST_CHAMPION, FORCED, PROMOTED})
+
+
+def version_tag_keys(metric: str) -> tuple[str, ...]:
+    """The gate's tags kept on a model version (the rest stay on the training run)."""
+    return (DECISION_TAG, "promotion.metric", f"promotion.challenger_{metric}",
+            f"promotion.champion_{metric}", "promotion.champion_version")
 
 
 class PromotionConfigError(ValueError):
@@ -166,6 +176,46 @@ def decide(
     return Decision(KEPT_CHAMPION, False, f"the champion stays: {compared}")
 
 
+def _number(value: float) -> str:
+    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4f}"
+
+
+def _percent(value: float) -> str:
+    if math.isinf(value):
+        return "infinitely"
+    return f"{value:.1%}" if abs(value) >= 0.001 or value == 0 else f"{value:.2%}"
+
+
+def summary(
+    decision: str, metric: str, challenger: float, champion: float | None,
+    champion_version: str | None, min_improvement: float, rows: int, holdout_dataset: str,
+) -> str:
+    """The decision as one sentence, for the model version's description (what a reader of the
+    MLflow UI sees first), e.g. "Promoted to @champion: MAE 61.20 beats champion v3's 63.00 by
+    2.9% (rule: lower MAE by more than 0.0%) on 9,779 held-out rows of test_listings."."""
+    name = metric.upper()
+    direction = "lower" if METRICS[metric] else "higher"
+    rule = f"rule: {direction} {name} by more than {_percent(min_improvement)}"
+    where = f"on {rows:,} held-out rows of {holdout_dataset}"
+    mine = f"{name} {_number(challenger)}"
+    if decision == FIRST_CHAMPION or champion_version is None:
+        return f"First @{CHAMPION}: {mine} {where}; there was no champion to compare with."
+    theirs = f"champion v{champion_version}"
+    if champion is None or math.isnan(champion):
+        return (f"Forced to @{CHAMPION} (force_promotion=true): {mine} {where}; {theirs} could "
+                "not be scored.")
+    gain = relative_improvement(challenger, champion, metric)
+    versus = f"{theirs}'s {_number(champion)}"
+    if decision == PROMOTED:
+        return f"Promoted to @{CHAMPION}: {mine} beats {versus} by {_percent(gain)} ({rule}) {where}."
+    change = f"{_percent(abs(gain))} {'better' if gain > 0 else 'worse'}" if gain else "a tie"
+    if decision == FORCED:
+        return (f"Forced to @{CHAMPION} (force_promotion=true): {mine} vs {versus}, {change} "
+                f"({rule}) {where}.")
+    return (f"Kept {theirs} as @{CHAMPION}: {mine} vs {versus}, {change}, does not pass the "
+            f"{rule} {where}; this version is @{CHALLENGER}.")
+
+
 # --------------------------------------------------------------------------- data and models
 
 
@@ -277,25 +327,46 @@ def evaluate_and_promote(
     version = str(version)
     client = mlflow.MlflowClient()
     mine = client.get_model_version(model_name, version)
-    recorded = {k: v for k, v in mine.tags.items() if k.startswith(TAG_PREFIX)}
-    if DECISION_TAG in recorded:
+    if DECISION_TAG in mine.tags:
+        tags = _recorded(client, mine, mlflow_run_id)
         log.info("%s v%s was already evaluated (a retry): re-applying '%s'",
-                 model_name, version, recorded[DECISION_TAG])
-        tags = recorded
+                 model_name, version, tags[DECISION_TAG])
     else:
         tags = _evaluate(call, client, model_name, version, config, force)
-        for key, value in tags.items():  # the decision first: a retry re-applies it
-            client.set_model_version_tag(model_name, version, key, value)
+    record(client, model_name, version, mlflow_run_id, tags)
     client.set_registered_model_alias(model_name, CHALLENGER, version)
     if tags[DECISION_TAG] in PROMOTING:
         client.set_registered_model_alias(model_name, CHAMPION, version)
+    log.info("Promotion gate of %s v%s: %s %s", model_name, version, tags[DECISION_TAG],
+             tags.get(SUMMARY_TAG) or tags.get("promotion.reason", ""))
+    return tags
+
+
+def _recorded(client, mine, mlflow_run_id: str) -> dict[str, str]:
+    """What an earlier try decided: every detail is on the run (written first); a version
+    evaluated before the details moved to the run carries them all itself."""
+    on_run = {k: v for k, v in client.get_run(mlflow_run_id).data.tags.items()
+              if k.startswith(TAG_PREFIX)}
+    if on_run.get(DECISION_TAG) == mine.tags[DECISION_TAG]:
+        return on_run
+    return {k: v for k, v in mine.tags.items() if k.startswith(TAG_PREFIX)}
+
+
+def record(client, model_name: str, version: str, mlflow_run_id: str,
+           tags: Mapping[str, str]) -> None:
+    """Every tag on the run; on the version, the sentence as its description and a few tags.
+
+    The run first: a retry that finds the decision on the version reads the details there.
+    """
     for key, value in tags.items():
         client.set_tag(mlflow_run_id, key, value)
-    log.info("Promotion gate of %s v%s: %s (%s). %s", model_name, version, tags[DECISION_TAG],
-             tags["promotion.reason"],
-             f"@{CHAMPION} -> v{version}" if tags[DECISION_TAG] in PROMOTING
-             else f"@{CHAMPION} stays v{tags['promotion.champion_version']}")
-    return tags
+    sentence = tags.get(SUMMARY_TAG)
+    if sentence:
+        client.update_model_version(model_name, version, description=sentence)
+    keep = version_tag_keys(tags.get("promotion.metric", "mae"))
+    for key in sorted(keep, key=lambda k: k != DECISION_TAG):  # the decision first
+        if key in tags:
+            client.set_model_version_tag(model_name, version, key, tags[key])
 
 
 def _evaluate(call, client, model_name, version, config: PromotionConfig, force: bool):
@@ -332,4 +403,9 @@ def _evaluate(call, client, model_name, version, config: PromotionConfig, force:
     }
     if champion_score is not None:
         tags[f"promotion.champion_{metric}"] = repr(champion_score)
+    tags[SUMMARY_TAG] = summary(
+        decision.decision, metric, challenger_score, champion_score,
+        str(champion.version) if champion else None, config.min_improvement, len(y),
+        config.holdout_dataset,
+    )
     return tags

@@ -179,6 +179,7 @@ def test_training_dag_tracks_one_run_and_registers_one_model(airflow_stack, tmp_
     first = client.get_model_version(MODEL, "1")
     assert first.tags["promotion.decision"] == "first_champion"
     assert first.tags["promotion.champion_version"] == "none"
+    assert first.description.startswith("First @champion: MAE ")
     assert client.get_run(first.run_id).data.tags["promotion.decision"] == "first_champion"
     if before == 0:
         assert client.get_model_version_by_alias(MODEL, "champion").version == version.version
@@ -313,18 +314,26 @@ def _alias(name: str) -> str:
 
 
 def _assert_recorded(mlflow_run, version, decision: str, champion_before: str) -> None:
+    # the version: the decision as one sentence, and no more tags than the UI's column shows
     tags = version.tags
+    assert {k for k in tags if k.startswith("promotion.")} == {
+        "promotion.decision", "promotion.metric", "promotion.champion_version",
+        "promotion.challenger_mae", "promotion.champion_mae"}
     assert tags["promotion.decision"] == decision
     assert tags["promotion.metric"] == "mae"
     assert tags["promotion.champion_version"] == champion_before
-    assert tags["promotion.model_version"] == version.version
-    assert int(tags["promotion.holdout_rows"]) > 1000
     for key in ("promotion.challenger_mae", "promotion.champion_mae"):
         assert 0 < float(tags[key]) < 500
-    assert tags["promotion.reason"]
-    promotion_run_tags = {k: v for k, v in mlflow_run.data.tags.items()
-                          if k.startswith("promotion.")}
-    assert promotion_run_tags == {k: v for k, v in tags.items() if k.startswith("promotion.")}
+    assert f"champion v{champion_before}'s" in version.description
+    assert "held-out rows of test_listings" in version.description
+    # the training run: every detail
+    run_tags = mlflow_run.data.tags
+    assert run_tags["promotion.summary"] == version.description
+    assert run_tags["promotion.model_version"] == version.version
+    assert int(run_tags["promotion.holdout_rows"]) > 1000
+    assert run_tags["promotion.reason"]
+    assert {k: run_tags[k] for k in tags if k.startswith("promotion.")} == \
+        {k: v for k, v in tags.items() if k.startswith("promotion.")}
 
 
 def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
@@ -364,7 +373,7 @@ def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
     # one MLflow run and one version (_train), decided once: a second decision would have
     # compared the version with itself as champion
     _assert_recorded(run, forced, "forced", champion)
-    assert forced.tags["promotion.forced"] == "true"
+    assert run.data.tags["promotion.forced"] == "true"
     assert _alias("champion") == forced.version == _alias("challenger")
     assert "already evaluated (a retry): re-applying 'forced'" in log
     # the champion Asset was updated once, by the try that succeeded
@@ -501,6 +510,26 @@ def test_scoring_scores_dated_batches_on_its_schedule_and_in_a_backfill(airflow_
     # score_batch fanned out (dynamic task mapping): one task per part, joined by publish
     tis = airflow.task_instances(SCORING, runs["2026-11-02"].run_id)
     assert sorted(ti.map_index for ti in tis if ti.task_id == "score_batch") == [0, 1]
+
+    # lineage of a backfilled day: both runs link to their Airflow DAG runs, the training run
+    # carries the hash of the file it was trained on
+    from kedro_mlops.cli.lineage import lineage
+
+    (chain,) = lineage(f"s3://{settings.bucket}", "2026-11-02")["chains"]
+    scoring, training = chain["scoring_run"], chain["training_run"]
+    assert scoring["airflow"] == {
+        "dag_id": SCORING, "run_id": runs["2026-11-02"].run_id,
+        "url": f"{settings.airflow_url}/dags/{SCORING}/runs/{runs['2026-11-02'].run_id}"}
+    assert chain["model"]["version"] == champion
+    assert chain["model"]["alias_when_scored"] == "champion"
+    assert training["airflow"]["dag_id"] == "nyc_airbnb_training"
+    assert training["airflow"]["url"].startswith(f"{settings.airflow_url}/dags/"
+                                                 "nyc_airbnb_training/runs/")
+    raw = NYC / "data/01_raw/nyc_airbnb_2019_sample.csv"
+    import hashlib
+
+    assert training["inputs"]["raw_listings"]["sha256"] == \
+        hashlib.sha256(raw.read_bytes()).hexdigest()
     assert runs["2026-11-02"].raw["run_type"] == "backfill"
     assert runs[scheduled_day].raw["run_type"] == "scheduled"
 

@@ -19,6 +19,7 @@ from kedro_mlops.promotion import (
     decide,
     relative_improvement,
     score,
+    summary,
 )
 
 
@@ -150,6 +151,48 @@ def _version(client, name: str):
     return run.info.run_id, str(version.version)
 
 
+def test_the_summary_is_one_sentence_with_both_scores_and_the_rule():
+    promoted = summary(PROMOTED, "mae", 61.2, 63.0, "3", 0.0, 9779, "test_listings")
+    assert promoted == ("Promoted to @champion: MAE 61.20 beats champion v3's 63.00 by 2.9% "
+                        "(rule: lower MAE by more than 0.0%) on 9,779 held-out rows of "
+                        "test_listings.")
+    kept = summary(KEPT_CHAMPION, "mae", 64.0, 63.0, "3", 0.01, 100, "t")
+    assert kept.startswith("Kept champion v3 as @champion: MAE 64.00 vs champion v3's 63.00, "
+                           "1.6% worse, does not pass the rule: lower MAE by more than 1.0%")
+    assert "a tie" in summary(KEPT_CHAMPION, "r2", 0.5, 0.5, "1", 0.0, 10, "t")
+    assert "higher R2" in summary(PROMOTED, "r2", 0.6, 0.5, "1", 0.0, 10, "t")
+    first = summary(FIRST_CHAMPION, "mae", 42.7484, None, None, 0.0, 4000, "test_listings")
+    assert first == ("First @champion: MAE 42.75 on 4,000 held-out rows of test_listings; "
+                     "there was no champion to compare with.")
+    forced = summary(FORCED, "mae", 80.0, 50.0, "2", 0.0, 10, "t")
+    assert "force_promotion=true" in forced and "60.0% worse" in forced
+    assert "could not be scored" in summary(FORCED, "mae", 80.0, math.nan, "2", 0.0, 10, "t")
+    for sentence in (promoted, kept, first, forced):
+        assert "\n" not in sentence and sentence.count(". ") == 0
+
+
+FULL = {"promotion.decision": "kept_champion", "promotion.reason": "r",
+        "promotion.summary": "Kept champion v1 as @champion: ...", "promotion.metric": "mae",
+        "promotion.champion_version": "1", "promotion.challenger_mae": "60.0",
+        "promotion.champion_mae": "50.0", "promotion.holdout_rows": "9779",
+        "promotion.forced": "false", "promotion.model_version": "2"}
+
+
+def test_the_version_gets_the_sentence_and_few_tags_the_run_every_detail(registry):
+    from kedro_mlops.promotion import record
+
+    run_id, version = _version(registry, "m")
+    record(registry, "m", version, run_id, FULL)
+    mine = registry.get_model_version("m", version)
+    assert mine.description == FULL["promotion.summary"]
+    assert mine.tags == {k: FULL[k] for k in ("promotion.decision", "promotion.metric",
+                                              "promotion.champion_version",
+                                              "promotion.challenger_mae",
+                                              "promotion.champion_mae")}
+    run_tags = registry.get_run(run_id).data.tags
+    assert {k: run_tags[k] for k in FULL} == FULL
+
+
 @pytest.mark.parametrize(("decision", "champion_after"), [("kept_champion", "1"),
                                                           ("forced", "2")])
 def test_a_retry_reapplies_the_recorded_decision(registry, decision, champion_after):
@@ -158,11 +201,12 @@ def test_a_retry_reapplies_the_recorded_decision(registry, decision, champion_af
     _, first = _version(registry, "m")
     run_id, second = _version(registry, "m")
     registry.set_registered_model_alias("m", "champion", first)
-    recorded = {"promotion.decision": decision, "promotion.reason": "r",
-                "promotion.champion_version": first, "promotion.challenger_mae": "60.0",
-                "promotion.champion_mae": "50.0"}
-    for key, value in recorded.items():  # a first try that died after writing its decision
-        registry.set_model_version_tag("m", second, key, value)
+    recorded = {**FULL, "promotion.decision": decision, "promotion.champion_version": first}
+    # a first try that died after writing its decision: every detail on the run, the decision
+    # on the version
+    for key, value in recorded.items():
+        registry.set_tag(run_id, key, value)
+    registry.set_model_version_tag("m", second, "promotion.decision", decision)
     config = {"holdout_dataset": "never_loaded", "target": "price"}
     for _ in range(2):  # nothing is evaluated again (the call would fail on data): same outcome
         tags = evaluate_and_promote(None, run_id, "m", second, config)
@@ -170,5 +214,20 @@ def test_a_retry_reapplies_the_recorded_decision(registry, decision, champion_af
         assert str(registry.get_model_version_by_alias("m", "challenger").version) == second
         assert str(registry.get_model_version_by_alias("m", "champion").version) == \
             champion_after
-        run_tags = registry.get_run(run_id).data.tags
-        assert {k: run_tags[k] for k in recorded} == recorded
+        mine = registry.get_model_version("m", second)
+        assert mine.description == recorded["promotion.summary"]
+        assert len(mine.tags) == 5 and mine.tags["promotion.decision"] == decision
+
+
+def test_a_retry_of_a_version_that_carries_every_tag_itself(registry):
+    """Versions gated before the details moved to the run: their own tags are the record."""
+    from kedro_mlops.promotion import evaluate_and_promote
+
+    run_id, version = _version(registry, "m")
+    old = {k: v for k, v in FULL.items() if k != "promotion.summary"}
+    for key, value in old.items():
+        registry.set_model_version_tag("m", version, key, value)
+    tags = evaluate_and_promote(None, run_id, "m", version,
+                                {"holdout_dataset": "never_loaded", "target": "price"})
+    assert tags == old
+    assert registry.get_run(run_id).data.tags["promotion.decision"] == "kept_champion"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 
 import pandas as pd
@@ -45,3 +46,29 @@ class FrameChunks(Iterable[pd.DataFrame]):
         """All chunks in one DataFrame (only for data known to be small)."""
         chunks = list(self)
         return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+
+
+class RowProgress:
+    """Logs one line per chunk of a long task (rows done, elapsed, rate), so a task log shows
+    the work moving; ``done()`` logs the total."""
+
+    def __init__(self, logger, what: str) -> None:
+        self._log = logger
+        self._what = what
+        self._started = time.perf_counter()
+        self.rows = 0
+        self.chunks = 0
+
+    def add(self, rows: int) -> None:
+        self.rows += rows
+        self.chunks += 1
+        self._line(f"chunk {self.chunks}")
+
+    def done(self) -> None:
+        self._line(f"done, {self.chunks} chunk(s)")
+
+    def _line(self, where: str) -> None:
+        elapsed = time.perf_counter() - self._started
+        rate = self.rows / elapsed if elapsed > 0 else 0.0
+        self._log.info("%s: %s rows, %s, %.1f s elapsed, %s rows/s", self._what,
+                       f"{self.rows:,}", where, elapsed, f"{rate:,.0f}")

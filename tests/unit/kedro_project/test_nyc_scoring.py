@@ -208,6 +208,27 @@ def test_scoring_in_chunks_equals_scoring_at_once(training, schema):
     assert len(many.to_frame()) == 230
 
 
+def test_a_multi_chunk_batch_logs_its_progress(tmp_path, training, schema, caplog):
+    """A long scoring task shows its work moving: one line per chunk (rows, elapsed, rate)."""
+    import logging
+    import re
+
+    batch = Batch(tmp_path)
+    batch.write("part-0000.csv", training.iloc[0:25])
+    batch.write("part-0001.csv", training.iloc[25:45])
+    with caplog.at_level(logging.INFO, logger="nyc_airbnb.pipelines.scoring.nodes"):
+        _run(batch.catalog(schema, chunk_rows=10))
+    lines = [r.getMessage() for r in caplog.records
+             if r.name == "nyc_airbnb.pipelines.scoring.nodes"]
+    line = re.compile(r"^score_batch \(scored, handed to the writer\): ([\d,]+) rows, "
+                      r"(chunk \d+|done, 5 chunk\(s\)), [\d.]+ s elapsed, [\d,]+ rows/s$")
+    scored = [m for m in map(line.match, lines) if m]
+    # 25 + 20 rows in chunks of at most 10 per file: 10, 20, 25 | 35, 45
+    assert [int(m[1].replace(",", "")) for m in scored] == [10, 20, 25, 35, 45, 45]
+    assert scored[-1][2] == "done, 5 chunk(s)"
+    assert sum(line.startswith("check_batch (read): ") for line in lines) == 6
+
+
 def test_the_model_gets_the_typed_model_columns_only(training, schema):
     model = FakeModel()
     batch = training.head(12)  # price, host_id, host_name, neighbourhood: not model inputs

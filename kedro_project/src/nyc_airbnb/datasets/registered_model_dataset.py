@@ -53,7 +53,7 @@ def resolve_model_version(model_name: str, alias: str, version: str | int | None
     try:
         if version not in (None, ""):
             return client.get_model_version(model_name, str(version))
-        return client.get_model_version_by_alias(model_name, alias)
+        resolved = client.get_model_version_by_alias(model_name, alias)
     except MlflowException as err:
         error = (
             ModelNotInRegistryError
@@ -68,6 +68,19 @@ def resolve_model_version(model_name: str, alias: str, version: str | int | None
             f"makes the first version champion. Or point the alias at a version: "
             f"MlflowClient().set_registered_model_alias('{model_name}', '{alias}', <version>)."
         ) from err
+    _record_on_active_run(model_name, alias, resolved)
+    return resolved
+
+
+def _record_on_active_run(model_name: str, alias: str, version) -> None:
+    """Tag the run that uses the model with the alias and what it pointed at then: the alias may
+    move later, and lineage (``kedro-mlops-lineage``) reads these tags. A pinned version was
+    recorded by whoever pinned it (the scoring DAG's first task, same tag names)."""
+    run = mlflow.active_run()
+    if run is None:
+        return
+    mlflow.set_tags({"model.name": model_name, "model.alias": alias,
+                     "model.version": str(version.version), "model.run_id": str(version.run_id)})
 
 
 class MlflowRegisteredModelDataset(AbstractDataset[None, RegisteredModel]):

@@ -9,6 +9,7 @@ so memory holds one chunk at a time however large the batch (the check also keep
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nyc_airbnb import drift
-from nyc_airbnb.chunks import FrameChunks
+from nyc_airbnb.chunks import FrameChunks, RowProgress
 from nyc_airbnb.validation import (
     ID_COLUMN,
     LISTING_COLUMNS,
@@ -32,6 +33,8 @@ from nyc_airbnb.validation import (
 
 DATASET = "scoring_batch"
 MAX_EXAMPLES = 3
+
+log = logging.getLogger(__name__)
 
 
 class MissingSignatureError(ValueError):
@@ -165,7 +168,9 @@ def check_batch(
     failures = _Failures()
     ids = _Ids()
     rows = 0
+    progress = RowProgress(log, "check_batch (read)")
     for chunk in batch:
+        progress.add(len(chunk))
         source = chunk.attrs.get("source")
         column_failures = _check_columns(chunk.columns, signature, source)
         if column_failures:  # the rest would only repeat it: stop at the first bad header
@@ -179,6 +184,7 @@ def check_batch(
         ids.add(validated[ID_COLUMN], source)
         if profile is not None:
             drift.add_chunk(profile, validated)
+    progress.done()
     files = list(getattr(batch, "sources", []))
     if failures:
         raise DataValidationError(
@@ -260,12 +266,16 @@ def score_batch(
 
     def scored_chunks():
         produced = False
+        progress = RowProgress(log, "score_batch (scored, handed to the writer)")
         # a header-only part file gives a chunk of 0 rows: the model refuses empty input (its
         # first node requires a row)
         for chunk in batch:
             if len(chunk):
                 produced = True
                 yield score(chunk)
+                # after the yield: the consumer has written the chunk, so the line is work done
+                progress.add(len(chunk))
+        progress.done()
         if not produced:  # a fanned-out part without a file: an empty part, typed like the rest
             yield output([], [])
 
