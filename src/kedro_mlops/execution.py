@@ -29,6 +29,8 @@ from kedro_mlops.run_catalog import RunScopedCatalog
 
 log = logging.getLogger(__name__)
 
+#: the tag kedro-mlflow sets, alone, from every node task's session
+KEDRO_COMMAND_TAG = "kedro_command"
 #: Trigger-form params for the deployment (a run note, the promotion gate) that never reach Kedro.
 RUN_ANNOTATIONS = ("run_note", "force_promotion")
 
@@ -244,7 +246,15 @@ def start_dag_run(call: DagRunCall, dag_run_state=None) -> str:
     """
     validate_params(call)
     name = _experiment_of(call)
-    tags = {"kedro.pipeline": call.pipeline_name, "kedro.env": call.project.env}
+    tags = {
+        "kedro.pipeline": call.pipeline_name,
+        "kedro.env": call.project.env,
+        # Node tasks running side by side each have kedro-mlflow write this tag with a single
+        # set_tag, which the MLflow server does as look-up-then-insert: two first writes collide
+        # on the tag's key (a duplicate-key error failing one task). Created here with the run,
+        # their writes are updates of one row.
+        KEDRO_COMMAND_TAG: f"kedro run --pipelines={call.pipeline_name}",
+    }
     # e.g. runtime.batch_date: which day a scoring run scored, searchable in the MLflow UI
     tags.update({f"runtime.{k}": str(v) for k, v in call.runtime_params.items()})
     note = call.params.get("run_note")

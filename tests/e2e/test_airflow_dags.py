@@ -17,11 +17,9 @@ import pytest
 
 from kedro_mlops.airflow_client import AirflowClient, DagRunFailed
 from kedro_mlops.render import render
-from kedro_mlops.stack import ProcessComponent, core_components, start_services, stop_services
-from kedro_mlops.stack.airflow import service_specs
-from kedro_mlops.stack.postgres import drop_databases
 from kedro_mlops.stack.s3 import s3_client
 
+from .airflow_stack import running_airflow_stack
 from .conftest import make_test_settings
 from .fault_switch import arm, fired, stack_env
 from .mlflow_queries import model_versions, runs_of_dag_run
@@ -39,7 +37,7 @@ SCHEDULED_ROWS = 150
 
 
 @pytest.fixture(scope="module")
-def airflow_stack(tmp_path_factory, system_postgres, monkeypatch_module):
+def airflow_stack(tmp_path_factory, system_postgres):
     state = tmp_path_factory.mktemp("airflow-stack")
     settings = make_test_settings(state, postgres_url=system_postgres)
     dags = state / "dags"
@@ -47,13 +45,7 @@ def airflow_stack(tmp_path_factory, system_postgres, monkeypatch_module):
     (nyc_training, nyc_scoring) = render(NYC, ["training", "scoring"], dags)
     _trigger_only(nyc_training)
     _short_wait_for_files(nyc_scoring)
-    specs = service_specs(settings, dags_folder=dags,
-                          overrides=stack_env(_faults_dir(settings)))
-    components = core_components(settings) + [ProcessComponent(s, settings) for s in specs]
-    for key, value in settings.env().items():
-        monkeypatch_module.setenv(key, value)
-    try:
-        start_services(settings, components=components)
+    with running_airflow_stack(settings, dags, overrides=stack_env(_faults_dir(settings))):
         # the daily scoring DAG's own scheduled run (for yesterday at the time it is unpaused)
         # starts when a test unpauses it: its batch is there, and the next day's too, for a
         # suite that crosses midnight UTC before then
@@ -62,11 +54,6 @@ def airflow_stack(tmp_path_factory, system_postgres, monkeypatch_module):
             _write_batch(settings, day.isoformat(), rows=SCHEDULED_ROWS, seed=seed)
         with AirflowClient.for_local_stack(state, port=settings.airflow_port) as client:
             yield settings, client
-    finally:
-        try:
-            stop_services(settings, components=components)
-        finally:
-            drop_databases(settings.postgres_url, [settings.mlflow_db, settings.airflow_db])
 
 
 def _faults_dir(settings) -> Path:
@@ -96,12 +83,6 @@ def _short_wait_for_files(dag_file: Path) -> None:
         assert text.count(old) == 1, f"{dag_file}: expected one '{old}'"
         text = text.replace(old, new)
     dag_file.write_text(text)
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
 
 
 def test_a_retried_task_keeps_one_mlflow_run_and_one_model_version(airflow_stack):

@@ -13,11 +13,9 @@ import pytest
 from kedro_mlops.airflow_client import AirflowError, DagRunFailed
 from kedro_mlops.dag_run_tracking import find_run
 from kedro_mlops.render import render
-from kedro_mlops.stack import ProcessComponent, core_components, start_services, stop_services
-from kedro_mlops.stack.airflow import service_specs
-from kedro_mlops.stack.postgres import drop_databases
 from kedro_mlops.stack.s3 import s3_client
 
+from .airflow_stack import running_airflow_stack
 from .conftest import make_test_settings
 from .test_airflow_dags import NYC, _trigger_only
 
@@ -38,22 +36,11 @@ def airflow_stack(tmp_path_factory, system_postgres):
     dags = state / "dags"
     (training, _) = render(NYC, ["training", "scoring"], dags)
     _trigger_only(training)
-    components = core_components(settings) + [
-        ProcessComponent(s, settings) for s in service_specs(settings, dags_folder=dags)]
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in settings.env().items():
-            mp.setenv(key, value)
-        try:
-            start_services(settings, components=components)
-            with AirflowClient.for_local_stack(state, port=settings.airflow_port) as client:
-                for dag_id in (TRAINING, SCORING):
-                    client.wait_for_dag(dag_id, timeout=300)
-                yield settings, client
-        finally:
-            try:
-                stop_services(settings, components=components)
-            finally:
-                drop_databases(settings.postgres_url, [settings.mlflow_db, settings.airflow_db])
+    with (running_airflow_stack(settings, dags),
+          AirflowClient.for_local_stack(state, port=settings.airflow_port) as client):
+        for dag_id in (TRAINING, SCORING):
+            client.wait_for_dag(dag_id, timeout=300)
+        yield settings, client
 
 
 def _post_run(airflow, dag_id: str, conf: dict, *, from_the_form: bool) -> str:

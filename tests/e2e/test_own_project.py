@@ -17,11 +17,9 @@ import pytest
 
 from kedro_mlops.airflow_client import AirflowClient
 from kedro_mlops.render import render
-from kedro_mlops.stack import ProcessComponent, core_components, start_services, stop_services
-from kedro_mlops.stack.airflow import service_specs
-from kedro_mlops.stack.postgres import drop_databases
 from kedro_mlops.stack.s3 import s3_client
 
+from .airflow_stack import running_airflow_stack
 from .conftest import make_test_settings
 from .mlflow_queries import runs_of_dag_run
 
@@ -63,20 +61,9 @@ def own_project_stack(tmp_path_factory, system_postgres):
     assert "data_science.X_train: persisted" in dag_file.read_text()
     before = _files(project)
     settings = make_test_settings(state, postgres_url=system_postgres)
-    specs = service_specs(settings, dags_folder=dags)
-    components = core_components(settings) + [ProcessComponent(s, settings) for s in specs]
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in settings.env().items():
-            mp.setenv(key, value)
-        try:
-            start_services(settings, components=components)
-            with AirflowClient.for_local_stack(state, port=settings.airflow_port) as client:
-                yield settings, client, project, before
-        finally:
-            try:
-                stop_services(settings, components=components)
-            finally:
-                drop_databases(settings.postgres_url, [settings.mlflow_db, settings.airflow_db])
+    with (running_airflow_stack(settings, dags),
+          AirflowClient.for_local_stack(state, port=settings.airflow_port) as client):
+        yield settings, client, project, before
 
 
 def _read(settings, key: str) -> bytes:

@@ -19,14 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
+from e2e.airflow_stack import running_airflow_stack
 from e2e.conftest import make_test_settings, system_postgres  # noqa: F401 - shared fixture
 from e2e.fault_switch import stack_env
 
 from kedro_mlops.airflow_client import AirflowClient
 from kedro_mlops.render import render
-from kedro_mlops.stack import ProcessComponent, core_components, start_services, stop_services
-from kedro_mlops.stack.airflow import service_specs
-from kedro_mlops.stack.postgres import drop_databases
 
 TINY = Path(__file__).parents[1] / "fixtures" / "tiny_project"
 DAG_ID = "tiny_training"
@@ -93,22 +91,11 @@ def fault_stack(tmp_path_factory, system_postgres):  # noqa: F811 - the imported
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
         "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": str(ORPHAN_CHECK_INTERVAL),
     }
-    specs = service_specs(settings, dags_folder=dags, overrides=overrides)
-    components = core_components(settings) + [ProcessComponent(s, settings) for s in specs]
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in settings.env().items():
-            mp.setenv(key, value)
-        try:
-            start_services(settings, components=components)
-            with AirflowClient.for_local_stack(state, port=settings.airflow_port) as client:
-                client.wait_for_dag(DAG_ID, timeout=180)
-                client.unpause(DAG_ID)
-                yield FaultStack(settings, client, components, faults)
-        finally:
-            try:
-                stop_services(settings, components=components)
-            finally:
-                drop_databases(settings.postgres_url, [settings.mlflow_db, settings.airflow_db])
+    with (running_airflow_stack(settings, dags, overrides=overrides) as components,
+          AirflowClient.for_local_stack(state, port=settings.airflow_port) as client):
+        client.wait_for_dag(DAG_ID, timeout=180)
+        client.unpause(DAG_ID)
+        yield FaultStack(settings, client, components, faults)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 # The stack of the Airflow end-to-end tests, reused as is (pytest sees imported fixtures).
 from e2e.conftest import system_postgres  # noqa: F401
-from e2e.test_airflow_dags import airflow_stack, monkeypatch_module  # noqa: F401
+from e2e.test_airflow_dags import airflow_stack  # noqa: F401
 
 CHROMIUM = os.environ.get("MLOPS_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).parents[2] / "test-artifacts" / "ui"

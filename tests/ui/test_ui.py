@@ -307,11 +307,15 @@ def test_mlflow_registry_shows_the_aliases_and_the_gate_decision(mlflow_ui, runs
         row = page.get_by_role("row").filter(
             has=page.get_by_role("link", name=f"Version {number}", exact=True))
         expect(row).to_contain_text(alias)
+    # the gate's decision is one sentence in the version's Description column
+    assert version.description, f"version {version.version} has no description"
+    expect(row).to_contain_text(version.description[:40])
     screenshot(page, "mlflow-model")
 
     page.get_by_role("link", name=f"Version {version.version}", exact=True).click()
     page.wait_for_url(re.compile(rf"/versions/{version.version}$"))
     expect(page.get_by_text(re.compile(r"^@\s*challenger$"))).to_be_visible()
+    expect(page.locator("body")).to_contain_text(version.description[:60])
     decision = row_of(page, "promotion.decision")
     expect(decision).to_contain_text(version.tags["promotion.decision"])
     decision.scroll_into_view_if_needed()

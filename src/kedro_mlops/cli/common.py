@@ -16,12 +16,14 @@ class UserError(Exception):
 
 
 def use_stack_environment() -> None:
-    """Fill in what the environment leaves unset with the local stack's settings (the variables
-    `python -m kedro_mlops.stack env` prints): an exported MLFLOW_TRACKING_URI, AWS_* or
-    MLOPS_BUCKET wins, so the commands work against any deployment."""
+    """Without MLFLOW_TRACKING_URI in the environment, use the local stack's settings (the
+    variables `python -m kedro_mlops.stack env` prints), each unless exported. With it, the
+    environment describes a deployment and is taken as it is: against AWS S3 there is no
+    AWS_ENDPOINT_URL, and the local stack's would send every read to the wrong server."""
     from kedro_mlops.settings import Settings
 
-    for key, value in {**Settings.from_env().env(), **_RETRIES}.items():
+    local = {} if "MLFLOW_TRACKING_URI" in os.environ else Settings.from_env().env()
+    for key, value in {**local, **_RETRIES}.items():
         os.environ.setdefault(key, value)
 
 

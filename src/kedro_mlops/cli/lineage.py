@@ -255,9 +255,9 @@ def parser() -> argparse.ArgumentParser:
         description="Print where a prediction partition (or one listing of it) came from: the "
         "scoring run, the model version and the alias that pointed at it, the training run, its "
         "git commit, training data hash, Airflow DAG run, params and metrics.",
-        epilog="MLflow and S3 come from the environment (MLFLOW_TRACKING_URI, AWS_ENDPOINT_URL, "
-        "MLOPS_BUCKET...), else the local stack's settings; the lake is MLOPS_LAKE_ROOT, else "
-        "s3://$MLOPS_BUCKET.",
+        epilog="With MLFLOW_TRACKING_URI exported, MLflow and S3 come from the environment as it "
+        "is (AWS keys; AWS_ENDPOINT_URL for an S3 server other than AWS); without it, from the "
+        "local stack's settings. The lake is MLOPS_LAKE_ROOT, else s3://$MLOPS_BUCKET.",
     )
     p.add_argument("date", help="the partition's day, YYYY-MM-DD (predictions/ds=<date>/)")
     p.add_argument("--id", type=_listing_id, dest="listing_id", help="a listing id of that day")

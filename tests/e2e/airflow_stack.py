@@ -1,0 +1,36 @@
+"""One Airflow test stack on a DAGs folder: what every module that runs DAGs starts and stops."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from kedro_mlops.settings import Settings
+from kedro_mlops.stack import ProcessComponent, core_components, start_services, stop_services
+from kedro_mlops.stack.airflow import service_specs
+from kedro_mlops.stack.postgres import drop_databases
+
+
+@contextmanager
+def running_airflow_stack(
+    settings: Settings, dags: Path, overrides: Mapping[str, str] | None = None
+) -> Iterator[list]:
+    """PostgreSQL databases, S3, MLflow and Airflow's services on ``dags``, with the stack's
+    environment set in this process (the tests' MLflow and S3 clients read it); at exit, every
+    service stopped, the databases dropped and the environment restored."""
+    specs = service_specs(settings, dags_folder=dags, overrides=overrides)
+    components = core_components(settings) + [ProcessComponent(s, settings) for s in specs]
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in settings.env().items():
+            mp.setenv(key, value)
+        try:
+            start_services(settings, components=components)
+            yield components
+        finally:
+            try:
+                stop_services(settings, components=components)
+            finally:
+                drop_databases(settings.postgres_url, [settings.mlflow_db, settings.airflow_db])
