@@ -191,7 +191,7 @@ def summary(
     champion_version: str | None, min_improvement: float, rows: int, holdout_dataset: str,
 ) -> str:
     """The decision as one sentence, for the model version's description (what a reader of the
-    MLflow UI sees first), e.g. "Promoted to @champion: MAE 61.20 beats champion v3's 63.00 by
+    MLflow UI sees first), e.g. "Promoted to `@champion`: MAE 61.20 beats champion v3's 63.00 by
     2.9% (rule: lower MAE by more than 0.0%) on 9,779 held-out rows of test_listings."."""
     name = metric.upper()
     direction = "lower" if METRICS[metric] else "higher"
@@ -199,21 +199,21 @@ def summary(
     where = f"on {rows:,} held-out rows of {holdout_dataset}"
     mine = f"{name} {_number(challenger)}"
     if decision == FIRST_CHAMPION or champion_version is None:
-        return f"First @{CHAMPION}: {mine} {where}; there was no champion to compare with."
+        return f"First `@{CHAMPION}`: {mine} {where}; there was no champion to compare with."
     theirs = f"champion v{champion_version}"
     if champion is None or math.isnan(champion):
-        return (f"Forced to @{CHAMPION} (force_promotion=true): {mine} {where}; {theirs} could "
+        return (f"Forced to `@{CHAMPION}` (force_promotion=true): {mine} {where}; {theirs} could "
                 "not be scored.")
     gain = relative_improvement(challenger, champion, metric)
     versus = f"{theirs}'s {_number(champion)}"
     if decision == PROMOTED:
-        return f"Promoted to @{CHAMPION}: {mine} beats {versus} by {_percent(gain)} ({rule}) {where}."
+        return f"Promoted to `@{CHAMPION}`: {mine} beats {versus} by {_percent(gain)} ({rule}) {where}."
     change = f"{_percent(abs(gain))} {'better' if gain > 0 else 'worse'}" if gain else "a tie"
     if decision == FORCED:
-        return (f"Forced to @{CHAMPION} (force_promotion=true): {mine} vs {versus}, {change} "
+        return (f"Forced to `@{CHAMPION}` (force_promotion=true): {mine} vs {versus}, {change} "
                 f"({rule}) {where}.")
-    return (f"Kept {theirs} as @{CHAMPION}: {mine} vs {versus}, {change}, does not pass the "
-            f"{rule} {where}; this version is @{CHALLENGER}.")
+    return (f"Kept {theirs} as `@{CHAMPION}`: {mine} vs {versus}, {change}, does not pass the "
+            f"{rule} {where}; this version is `@{CHALLENGER}`.")
 
 
 # --------------------------------------------------------------------------- data and models

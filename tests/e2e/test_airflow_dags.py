@@ -160,7 +160,7 @@ def test_training_dag_tracks_one_run_and_registers_one_model(airflow_stack, tmp_
     first = client.get_model_version(MODEL, "1")
     assert first.tags["promotion.decision"] == "first_champion"
     assert first.tags["promotion.champion_version"] == "none"
-    assert first.description.startswith("First @champion: MAE ")
+    assert first.description.startswith("First `@champion`: MAE ")
     assert client.get_run(first.run_id).data.tags["promotion.decision"] == "first_champion"
     if before == 0:
         assert client.get_model_version_by_alias(MODEL, "champion").version == version.version

@@ -87,8 +87,8 @@ def history(stack, mlflow_client, tmp_path_factory):
         "first": mlflow_client.get_run(first.info.run_id),
         "second": mlflow_client.get_run(second.info.run_id),
         "first_version": first_version, "second_version": second_version,
-        "first_gate": "Forced to @champion (force_promotion=true): MAE " if champion_before
-        else "First @champion: MAE ",
+        "first_gate": "Forced to `@champion` (force_promotion=true): MAE " if champion_before
+        else "First `@champion`: MAE ",
         "lake": lake, "dir": root,
         "partition": pd.read_parquet(lake / "predictions" / f"ds={DAY}" / "predictions.parquet"),
     }

@@ -45,7 +45,9 @@ def chromium_or_fail() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: Playwright's sync API keeps its asyncio loop marked as running in this thread
+# until it stops, and any later test that calls asyncio.run() would fail
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 

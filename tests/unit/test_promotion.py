@@ -153,16 +153,16 @@ def _version(client, name: str):
 
 def test_the_summary_is_one_sentence_with_both_scores_and_the_rule():
     promoted = summary(PROMOTED, "mae", 61.2, 63.0, "3", 0.0, 9779, "test_listings")
-    assert promoted == ("Promoted to @champion: MAE 61.20 beats champion v3's 63.00 by 2.9% "
+    assert promoted == ("Promoted to `@champion`: MAE 61.20 beats champion v3's 63.00 by 2.9% "
                         "(rule: lower MAE by more than 0.0%) on 9,779 held-out rows of "
                         "test_listings.")
     kept = summary(KEPT_CHAMPION, "mae", 64.0, 63.0, "3", 0.01, 100, "t")
-    assert kept.startswith("Kept champion v3 as @champion: MAE 64.00 vs champion v3's 63.00, "
+    assert kept.startswith("Kept champion v3 as `@champion`: MAE 64.00 vs champion v3's 63.00, "
                            "1.6% worse, does not pass the rule: lower MAE by more than 1.0%")
     assert "a tie" in summary(KEPT_CHAMPION, "r2", 0.5, 0.5, "1", 0.0, 10, "t")
     assert "higher R2" in summary(PROMOTED, "r2", 0.6, 0.5, "1", 0.0, 10, "t")
     first = summary(FIRST_CHAMPION, "mae", 42.7484, None, None, 0.0, 4000, "test_listings")
-    assert first == ("First @champion: MAE 42.75 on 4,000 held-out rows of test_listings; "
+    assert first == ("First `@champion`: MAE 42.75 on 4,000 held-out rows of test_listings; "
                      "there was no champion to compare with.")
     forced = summary(FORCED, "mae", 80.0, 50.0, "2", 0.0, 10, "t")
     assert "force_promotion=true" in forced and "60.0% worse" in forced
@@ -172,7 +172,7 @@ def test_the_summary_is_one_sentence_with_both_scores_and_the_rule():
 
 
 FULL = {"promotion.decision": "kept_champion", "promotion.reason": "r",
-        "promotion.summary": "Kept champion v1 as @champion: ...", "promotion.metric": "mae",
+        "promotion.summary": "Kept champion v1 as `@champion`: ...", "promotion.metric": "mae",
         "promotion.champion_version": "1", "promotion.challenger_mae": "60.0",
         "promotion.champion_mae": "50.0", "promotion.holdout_rows": "9779",
         "promotion.forced": "false", "promotion.model_version": "2"}
