@@ -98,13 +98,19 @@ def test_parsing_imports_no_kedro_mlflow_or_pandas(tiny_dag_file):
     assert out.stdout.strip() == ""
 
 
-def test_a_memory_dataset_between_tasks_is_persisted_and_the_dag_file_says_where(tmp_path):
+def _tiny_with_scale_in_memory(tmp_path):
+    """The tiny project with `scale` left out of its catalog: a MemoryDataset between tasks."""
     project = tmp_path / "tiny_project"
     shutil.copytree(TINY, project)
     catalog = project / "conf/base/catalog.yml"
     entries = yaml.safe_load(catalog.read_text())
     del entries["scale"]
     catalog.write_text(yaml.safe_dump(entries))
+    return project
+
+
+def test_a_memory_dataset_between_tasks_is_persisted_and_the_dag_file_says_where(tmp_path):
+    project = _tiny_with_scale_in_memory(tmp_path)
     notes = []
     (path,) = render(project, ["training"], tmp_path / "dags", notify=notes.append)
     line = "scale: persisted (MemoryDataset between tasks) -> <run data root>/scale.{parquet,pkl}"
@@ -115,12 +121,7 @@ def test_a_memory_dataset_between_tasks_is_persisted_and_the_dag_file_says_where
 
 
 def test_memory_datasets_refuse_refuses_them_and_writes_nothing(tmp_path):
-    project = tmp_path / "tiny_project"
-    shutil.copytree(TINY, project)
-    catalog = project / "conf/base/catalog.yml"
-    entries = yaml.safe_load(catalog.read_text())
-    del entries["scale"]
-    catalog.write_text(yaml.safe_dump(entries))
+    project = _tiny_with_scale_in_memory(tmp_path)
     conf_path = project / "conf/base/airflow.yml"
     conf = yaml.safe_load(conf_path.read_text())
     conf["default"]["memory_datasets"] = "refuse"
