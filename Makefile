@@ -11,6 +11,9 @@ export UV_PYTHON := $(PYTHON)
 # process, and where PYTHONDONTWRITEBYTECODE is set (CI machines) each would otherwise compile
 # Airflow, MLflow, Kedro and pandas from source again (imports 11.8 s instead of 4.7 s).
 export UV_COMPILE_BYTECODE := 1
+# Test files run on this many pytest processes, whole files each, longest first (tests/conftest.py):
+# an end-to-end test mostly waits on Airflow's scheduler, so one process leaves a core idle.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test test-unit test-e2e install up stop status dags lint benchmark bench audit
 
@@ -19,7 +22,7 @@ demo: install  ## install, start the stack, train + register + score, print the 
 
 test: install  ## the whole test suite (lint, unit, DAG integrity, end to end against real services)
 	$(UV) run --frozen ruff check src tests kedro_project
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-unit: install
 	$(UV) run --frozen pytest -m "not e2e"

@@ -38,3 +38,42 @@ def _restore_mlflow_globals():
             os.environ.pop(var, None)
         else:
             os.environ[var] = value
+
+
+#: a test's user property ``(SUMMARY + title, row)`` is one row of a table printed at the end of
+#: the run (a report reaches the terminal summary from a pytest-xdist worker too; a module global
+#: of the test's process would not)
+SUMMARY = "summary: "
+
+
+def pytest_terminal_summary(terminalreporter):
+    tables: dict[str, list[dict[str, str]]] = {}
+    for key in ("passed", "failed"):
+        for report in terminalreporter.stats.get(key, []):
+            if report.when != "call":
+                continue
+            for name, row in report.user_properties:
+                if name.startswith(SUMMARY):
+                    rows = tables.setdefault(name.removeprefix(SUMMARY), [])
+                    rows.append({**row, "result": report.outcome})
+    for title, rows in tables.items():
+        columns = list(dict.fromkeys(column for row in rows for column in row))
+        widths = {c: max(len(c), *(len(row.get(c, "")) for row in rows)) for c in columns}
+        terminalreporter.section(title)
+        for row in [dict(zip(columns, columns)), *rows]:
+            terminalreporter.write_line("  ".join(row.get(c, "").ljust(widths[c])
+                                                  for c in columns).rstrip())
+
+
+#: test files by their time in a clean-clone run, longest first (seconds, 2 cores, one process):
+#: `make test` hands whole files to two pytest-xdist workers in this order (`--dist loadfile
+#: --no-loadscope-reorder`), so that no long file starts last while the other worker idles. A
+#: file not listed runs after these, in collection order; a stale figure costs balance only.
+FILE_SECONDS = {}
+
+
+def pytest_collection_modifyitems(items):
+    rank = {path: i for i, path in enumerate(sorted(FILE_SECONDS, key=FILE_SECONDS.get,
+                                                    reverse=True))}
+    # stable: a file's tests keep their order
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))

@@ -72,9 +72,39 @@ def test_training_dag_ends_by_registering_the_model_then_the_promotion_gate(dagb
     assert gate.promotion["metric"] in ("mae", "rmse", "r2")
     assert dag.get_task("training.train_price_model").task_group.group_id == "training"
     params = dag.params
-    assert params["model.hist_gradient_boosting.max_iter"] == 150
     assert params["force_promotion"] is False
     assert params.get_param("force_promotion").schema["type"] == "boolean"
+
+
+def _kedro_parameter(parameters: dict, dotted: str):
+    """The value of a Kedro parameter named as a trigger param names it (``model.x.y``), or
+    KeyError."""
+    value = parameters
+    for key in dotted.split("."):
+        value = value[key]
+    return value
+
+
+@pytest.mark.parametrize("dag_id", sorted(PIPELINES))
+def test_trigger_defaults_are_the_kedro_parameters_they_override(dagbag, dag_id):
+    """A run triggered with the form's defaults trains what `kedro run` trains."""
+    from kedro.config import OmegaConfigLoader
+
+    parameters = OmegaConfigLoader(str(PROJECT / "conf"), base_env="base",
+                                   default_run_env="local")["parameters"]
+    dag = dagbag.dags[dag_id]
+    compared = []
+    for name in dag.params:
+        try:
+            kedro_value = _kedro_parameter(parameters, name)
+        except (KeyError, TypeError):
+            # a deployment param (run_note, batch_date, ...); a dotted name is a Kedro one
+            assert "." not in name, f"{dag_id}: trigger param {name} is no Kedro parameter"
+            continue
+        assert dag.params[name] == kedro_value, (name, dag.params[name], kedro_value)
+        compared.append(name)
+    if dag_id == "nyc_airbnb_training":
+        assert "model.hist_gradient_boosting.max_iter" in compared
 
 
 def test_training_is_scheduled_weekly_without_backfill_and_scoring_is_not_gated(dagbag):

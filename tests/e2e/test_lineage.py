@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from .test_kedro_tracking import EXPERIMENT, MODEL, PROJECT, RAW, kedro_run
+from .gate import champion_version, register_and_gate
+from .test_kedro_tracking import EXPERIMENT, MODEL, RAW, kedro_run
 
 pytestmark = pytest.mark.e2e
 
@@ -35,34 +36,6 @@ def _train(stack, mlflow_client, runs_root: Path, name: str):
     return run
 
 
-def _register_and_gate(mlflow_client, run, force: bool) -> str:
-    import mlflow
-
-    from kedro_mlops.execution import DagRunCall
-    from kedro_mlops.project import KedroProject
-    from kedro_mlops.promotion import evaluate_and_promote
-
-    (model,) = mlflow_client.search_logged_models(
-        [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")
-    version = str(mlflow.register_model(model.model_uri, MODEL).version)
-    # the gate as the training DAG's last task runs it, on this run's data root
-    call = DagRunCall(KedroProject("nyc_airbnb", str(PROJECT)), "training", "e2e_lineage",
-                      run.info.run_name)
-    config = {"holdout_dataset": "test_listings", "raw_dataset": "raw_listings",
-              "id_column": "id", "target": "price", "metric": "mae"}
-    evaluate_and_promote(call, run.info.run_id, MODEL, version, config, force=force)
-    return version
-
-
-def _champion_version(mlflow_client) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return mlflow_client.get_model_version_by_alias(MODEL, "champion").version
-    except MlflowException:
-        return None
-
-
 @pytest.fixture(scope="module")
 def history(stack, mlflow_client, tmp_path_factory):
     from nyc_airbnb.batches import generate_batch, load_source, write_batch
@@ -70,14 +43,15 @@ def history(stack, mlflow_client, tmp_path_factory):
     root = tmp_path_factory.mktemp("lineage")
     runs_root, lake = root / "runs", root / "lake"
     # another module of the session may have made a champion already: forced then, else first
-    champion_before = _champion_version(mlflow_client)
+    champion_before = champion_version(mlflow_client)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLOPS_RUNS_ROOT", str(runs_root))
         mp.setenv("MLOPS_LAKE_ROOT", str(lake))
         first = _train(stack, mlflow_client, runs_root, "lineage_first")
         second = _train(stack, mlflow_client, runs_root, "lineage_second")
-        first_version = _register_and_gate(mlflow_client, first, force=True)
-        second_version = _register_and_gate(mlflow_client, second, force=False)
+        first_version = register_and_gate(mlflow_client, first, "e2e_lineage", force=True)
+        second_version = register_and_gate(mlflow_client, second, "e2e_lineage",
+                                           force=False)
     write_batch(generate_batch(load_source(), 700, seed=5), str(lake), DAY, n_files=2)
     scored = kedro_run(stack, "--pipelines", "scoring", batch_date=DAY, lake_root=str(lake),
                        data_root=str(root / "scoring"), mlflow_experiment="nyc_airbnb_scoring",

@@ -1,7 +1,7 @@
 """The champion served over HTTP by `mlflow models serve`, resolved from the registry by alias.
 
-A cheap real `kedro run` of the training pipeline logs the model, it is registered and the
-`champion` alias points at it; then a real scoring server (`mlflow models serve -m
+A cheap real `kedro run` of the training pipeline logs the model, it is registered and put
+through the promotion gate, which leaves the `champion` alias on it (or on a better one); then a real scoring server (`mlflow models serve -m
 models:/nyc_airbnb_price@champion --env-manager local`) loads it from the MLflow server (PostgreSQL
 registry, artifacts proxied from S3) and answers /invocations with raw scoring-batch rows.
 """
@@ -24,6 +24,7 @@ from nyc_airbnb.validation import MODEL_INPUT_COLUMNS
 
 from kedro_mlops.stack import free_port
 
+from .gate import register_and_gate
 from .test_kedro_tracking import EXPERIMENT, MODEL, PROJECT, kedro_run
 
 pytestmark = pytest.mark.e2e
@@ -31,26 +32,29 @@ pytestmark = pytest.mark.e2e
 SCORING_BATCH = PROJECT / "data/01_raw/scoring_batch.csv"
 ALIAS = "champion"
 RUN_NAME = "e2e_serving"
+DAG = "e2e_serving"  # where the gate finds the run's held-out data
 START_TIMEOUT = 180  # seconds for the server to download the model, load it and answer /ping
 
 
 @pytest.fixture(scope="module")
 def champion(stack, mlflow_client, tmp_path_factory):
-    """A version trained by a real (cheap) `kedro run`, registered, with the champion alias."""
-    import mlflow
-
-    data_root = tmp_path_factory.mktemp("kedro-data")
-    result = kedro_run(stack, run_name=RUN_NAME, data_root=str(data_root),
-                       **{"model.hist_gradient_boosting.max_iter": "20"})
-    assert result.returncode == 0, result.stderr[-4000:]
-    exp = mlflow_client.get_experiment_by_name(EXPERIMENT)
-    (run,) = mlflow_client.search_runs([exp.experiment_id],
-                                       filter_string=f"attributes.run_name = '{RUN_NAME}'")
-    (model,) = mlflow_client.search_logged_models(
-        [exp.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")
-    version = mlflow.register_model(model.model_uri, MODEL)
-    mlflow_client.set_registered_model_alias(MODEL, ALIAS, version.version)
-    return version
+    """The version the gate leaves as champion after a real (cheap) `kedro run` is registered
+    and put through it: this run's version, or an earlier module's better one."""
+    runs_root = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLOPS_RUNS_ROOT", str(runs_root))
+        result = kedro_run(stack, run_name=RUN_NAME, data_root=str(runs_root / DAG / RUN_NAME),
+                           **{"model.hist_gradient_boosting.max_iter": "20"})
+        assert result.returncode == 0, result.stderr[-4000:]
+        exp = mlflow_client.get_experiment_by_name(EXPERIMENT)
+        (run,) = mlflow_client.search_runs([exp.experiment_id],
+                                           filter_string=f"attributes.run_name = '{RUN_NAME}'")
+        gated = register_and_gate(mlflow_client, run, DAG, force=False)
+    champion = mlflow_client.get_model_version_by_alias(MODEL, ALIAS)
+    decision = mlflow_client.get_model_version(MODEL, gated).tags["promotion.decision"]
+    # the gate promoted this run's version, or kept a champion it compared it with
+    assert (champion.version == gated) == (decision != "kept_champion"), (champion, decision)
+    return champion
 
 
 def _log_tail(log: Path, chars: int = 4000) -> str:

@@ -34,7 +34,8 @@ HEARTBEAT_TIMEOUT = 45
 #: scheduler finds the dead one's heartbeat still fresh at start, so it waits one interval)
 ORPHAN_CHECK_INTERVAL = 30
 
-_ROWS: list[dict[str, str]] = []
+#: the table this suite's rows go to (see SUMMARY in tests/conftest.py)
+TABLE = "summary: fault suite: what broke, and the end state asserted"
 
 
 class FaultStack:
@@ -105,8 +106,8 @@ def record_fault(request):
     summary table (a test that failed shows its fault and no end state)."""
 
     def record(fault: str) -> dict[str, str]:
-        row = {"test": request.node.nodeid, "fault": fault}
-        _ROWS.append(row)
+        row = {"fault": fault, "airflow": "", "mlflow": "", "s3": ""}
+        request.node.user_properties.append((TABLE, row))
         return row
 
     return record
@@ -120,17 +121,3 @@ def wait_until(predicate, timeout: float, what: str, poll: float = 0.5):
             return value
         time.sleep(poll)
     raise AssertionError(f"not within {timeout:.0f}s: {what}")
-
-
-def pytest_terminal_summary(terminalreporter):
-    if not _ROWS:
-        return
-    outcomes = {r.nodeid: r.outcome for key in ("passed", "failed")
-                for r in terminalreporter.stats.get(key, []) if r.when == "call"}
-    columns = ("fault", "airflow", "mlflow", "s3", "result")
-    rows = [{**row, "result": outcomes.get(row["test"], "?")} for row in _ROWS]
-    widths = {c: max(len(c), *(len(r.get(c, "")) for r in rows)) for c in columns}
-    terminalreporter.section("fault suite: what broke, and the end state asserted")
-    terminalreporter.write_line("  ".join(c.ljust(widths[c]) for c in columns))
-    for row in rows:
-        terminalreporter.write_line("  ".join(row.get(c, "").ljust(widths[c]) for c in columns))
