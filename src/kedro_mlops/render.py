@@ -430,77 +430,119 @@ def check(
     return problems
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m kedro_mlops.render",
-        description="Render the pipelines of a Kedro project into Airflow DAG files, one task "
-        "per Kedro node, with kedro-airflow and this package's template; the DAG settings come "
-        "from the project's conf/<env>/airflow.yml (without it: schedule None, retries 1, owner "
-        "airflow, tags [kedro]; each such assumption is a 'note:' line on stderr). File names are kedro-airflow's: "
-        "<package>[_<env>][_<pipeline>]_dag.py (no env part for 'local', no pipeline part for "
-        "'__default__').",
-        epilog="Exit status: 0 success (with --check: up to date), 1 --check found stale or "
-        "missing files, 2 bad input (the message names it and the fix).",
-    )
-    parser.add_argument(
-        "--project", type=Path, default=Path("kedro_project"), metavar="PATH",
-        help="folder of the Kedro project, the one holding its pyproject.toml "
-        "(default: %(default)s)")
-    parser.add_argument(
-        "--pipelines", default="training,scoring", metavar="NAMES",
-        help="comma-separated names of registered pipelines to render, one DAG file each; "
-        "__default__ is the default pipeline (default: %(default)s)")
-    parser.add_argument(
-        "--target", type=Path, default=Path("dags"), metavar="DIR",
-        help="folder the DAG files are written to, created if needed; with --check, the folder "
-        "compared (default: %(default)s)")
-    parser.add_argument(
-        "--env", default=DEFAULT_ENV,
-        help="Kedro configuration environment whose catalog and airflow.yml are used, and that "
-        "the DAG runs with; its folder conf/<env> must exist, but a missing conf/local is "
-        "created (default: %(default)s)")
-    parser.add_argument(
-        "--project-relpath", metavar="PATH",
-        help="path of the project as the DAG files find it, relative to their own folder "
-        "(default: the relative path from --target to --project)")
-    parser.add_argument(
-        "--verbose", action="store_true",
-        help="show the logs and warnings of Kedro and its plugins (hidden by default: only "
-        "errors are shown)")
-    parser.add_argument(
-        "--check", action="store_true",
-        help="write nothing: render into a temporary folder and compare with --target; list the "
-        "stale or missing files and exit 1, exit 0 when --target is up to date")
-    return parser
+# --- the command line: `python -m kedro_mlops.render`, `kedro-mlops-render`, `kedro mlops render` --
+# One table of options and one run function; the argparse parser below and the click command of
+# the Kedro plugin (kedro_mlops.cli.render) are both made from them.
+
+PROG = "python -m kedro_mlops.render"
+DESCRIPTION = (
+    "Render the pipelines of a Kedro project into Airflow DAG files, one task per Kedro node, "
+    "with kedro-airflow and this package's template; the DAG settings come from the project's "
+    "conf/<env>/airflow.yml (without it: schedule None, retries 1, owner airflow, tags [kedro]; "
+    "each such assumption is a 'note:' line on stderr). File names are kedro-airflow's: "
+    "<package>[_<env>][_<pipeline>]_dag.py (no env part for 'local', no pipeline part for "
+    "'__default__')."
+)
+EPILOG = ("Exit status: 0 success (with --check: up to date), 1 --check found stale or missing "
+          "files, 2 bad input (the message names it and the fix).")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not args.verbose:
+@dataclass(frozen=True)
+class Option:
+    """One option of the command line; ``metavar`` None: a flag without a value."""
+
+    dest: str
+    flags: tuple[str, ...]
+    help: str
+    metavar: str | None = None
+
+
+OPTIONS = (
+    Option("project", ("--project",),
+           "folder of the Kedro project, the one holding its pyproject.toml", "PATH"),
+    Option("pipelines", ("-p", "--pipelines"),
+           "comma-separated names of registered pipelines to render, one DAG file each; "
+           "__default__ is the default pipeline", "NAMES"),
+    Option("target", ("--target",),
+           "folder the DAG files are written to, created if needed; with --check, the folder "
+           "compared", "DIR"),
+    Option("env", ("-e", "--env"),
+           "Kedro configuration environment whose catalog and airflow.yml are used, and that the "
+           "DAG runs with; its folder conf/<env> must exist, but a missing conf/local is "
+           "created", "ENV"),
+    Option("project_relpath", ("--project-relpath",),
+           "path of the project as the DAG files find it, relative to their own folder (default: "
+           "the relative path from --target to the project)", "PATH"),
+    Option("verbose", ("--verbose",),
+           "show the logs and warnings of Kedro and its plugins (hidden by default: only errors "
+           "are shown)"),
+    Option("check", ("--check",),
+           "write nothing: render into a temporary folder and compare with --target; list the "
+           "stale or missing files and exit 1, exit 0 when --target is up to date"),
+)
+#: the defaults of `python -m kedro_mlops.render` and `kedro-mlops-render`: this repo's project
+DEFAULTS = {"project": "kedro_project", "pipelines": "training,scoring", "target": "dags",
+            "env": DEFAULT_ENV}
+
+
+def pipeline_names(value: str) -> list[str]:
+    """The names of a comma-separated ``--pipelines`` value."""
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def user_error(prog: str, error: Exception) -> int:
+    """Print a bad input as one message naming it and the fix; the exit status (2)."""
+    print(f"{prog}: error: {error}", file=sys.stderr)
+    return 2
+
+
+def run(prog: str, project: Path, pipelines: str, target: Path, env: str = DEFAULT_ENV,
+        project_relpath: str | None = None, verbose: bool = False,
+        check_only: bool = False) -> int:
+    """Render (or with ``check_only``, check) as the command lines do; the exit status."""
+    if not verbose:
         # Kedro logs its logging setup, its plugins' deprecation warnings and more at INFO and
         # WARNING (and routes Python warnings there): noise around the one line that matters.
         logging.disable(logging.WARNING)
         warnings.simplefilter("ignore")
-    names = [name.strip() for name in args.pipelines.split(",") if name.strip()]
+    names = pipeline_names(pipelines)
+    target = Path(target)
     try:
-        if args.check:
-            problems = check(args.project, names, args.target, args.env, args.project_relpath)
+        if check_only:
+            problems = check(Path(project), names, target, env, project_relpath)
         else:
-            for path in render(args.project, names, args.target, args.env, args.project_relpath):
+            for path in render(Path(project), names, target, env, project_relpath):
                 print(f"rendered {path}")
             return 0
     except RenderError as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
+        return user_error(prog, exc)
     if not problems:
-        print(f"{args.target} is up to date")
+        print(f"{target} is up to date")
         return 0
     for path, problem in problems:
-        print(f"{problem}: {args.target / path.name}")
-    print(f"{args.target} is out of date: run the same command without --check and commit the "
+        print(f"{problem}: {target / path.name}")
+    print(f"{target} is out of date: run the same command without --check and commit the "
           "result", file=sys.stderr)
     return 1
+
+
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG)
+    for option in OPTIONS:
+        if option.metavar is None:
+            parser.add_argument(*option.flags, dest=option.dest, action="store_true",
+                                help=option.help)
+            continue
+        default = DEFAULTS.get(option.dest)
+        help_text = option.help if default is None else f"{option.help} (default: %(default)s)"
+        parser.add_argument(*option.flags, dest=option.dest, metavar=option.metavar,
+                            default=default, help=help_text)
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = vars(_parser(prog).parse_args(argv))
+    return run(prog, check_only=args.pop("check"), **args)
 
 
 if __name__ == "__main__":
