@@ -43,7 +43,7 @@ status:
 	$(UV) run --frozen python -m kedro_mlops.stack status
 
 dags: install  ## regenerate dags/ from the Kedro pipelines (never edit dags/ by hand)
-	$(UV) run --frozen python -m kedro_mlops.render --project kedro_project --pipelines training,scoring --target dags
+	$(UV) run --frozen kedro-mlops-render --project kedro_project --pipelines training,scoring --target dags
 
 lint: install
 	$(UV) run --frozen ruff check src tests kedro_project

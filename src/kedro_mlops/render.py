@@ -2,6 +2,8 @@
 
     python -m kedro_mlops.render --project kedro_project --pipelines training,scoring --target dags
     python -m kedro_mlops.render --project kedro_project --pipelines training,scoring --target dags --check
+    kedro-mlops-render ...                         # the same command line, as a console script
+    kedro mlops render --pipelines ... --check     # inside a Kedro project (kedro_mlops.cli.render)
 
 Builds one plan per DAG (``kedro_mlops.plan``: tasks, edges, params, and where each dataset that
 crosses tasks lives, since tasks run in separate processes, possibly on separate workers), then

@@ -1,6 +1,7 @@
-"""The renderer on a project shaped like a public Kedro starter, and its command line: one clear
-message and exit status 2 for bad input, defaults and one notice per assumption for what a project
-leaves out, `--check`, `--help`."""
+"""The renderer on a project shaped like a public Kedro starter, and its command lines
+(`python -m kedro_mlops.render`, the Kedro plugin's `kedro mlops render`, the console script
+`kedro-mlops-render`): one clear message and exit status 2 for bad input, defaults and one notice
+per assumption for what a project leaves out, `--check`, `--help`."""
 
 from __future__ import annotations
 
@@ -295,3 +296,125 @@ def test_help_describes_every_option():
 
     for action in _parser()._actions:
         assert action.help, f"{action.option_strings} has no help"
+
+
+# --- `kedro mlops render` (the Kedro plugin) and `kedro-mlops-render` (the console script) -----
+# Run as a user runs them: the real executables of the venv, in a copy of the tiny project.
+
+BIN = Path(sys.executable).parent
+KEDRO, SCRIPT = BIN / "kedro", BIN / "kedro-mlops-render"
+
+
+def run_in(cwd: Path, *command: str | Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
+    return subprocess.run(list(map(str, command)), cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+
+
+@pytest.fixture
+def tiny(tmp_path) -> Path:
+    return shutil.copytree(TINY, tmp_path / "tiny_project")
+
+
+def _rename_a_node(project: Path) -> None:
+    registry = project / "src/tiny/pipeline_registry.py"
+    registry.write_text(registry.read_text().replace('name="summarize"', 'name="summarise"'))
+
+
+def test_kedro_mlops_render_writes_the_dag_and_check_sees_a_pipeline_change(tiny):
+    # kedro airflow create's defaults: the __default__ pipeline, into airflow_dags/
+    result = run_in(tiny, KEDRO, "mlops", "render")
+    assert result.returncode == 0, result.stderr
+    dag_file = tiny / "airflow_dags" / "tiny_dag.py"
+    # Kedro's own start-up logging shares stdout; the command's lines are whole lines
+    assert f"rendered {dag_file}" in result.stdout.splitlines()
+    assert "Traceback" not in result.stderr
+    dag = load_dag(dag_file)
+    assert {"prep.make_numbers", "summarize"} <= set(dag.task_ids)
+
+    checked = run_in(tiny, KEDRO, "mlops", "render", "--check")
+    assert checked.returncode == 0, checked.stderr
+    assert "airflow_dags is up to date" in checked.stdout.splitlines()
+
+    _rename_a_node(tiny)
+    stale = run_in(tiny, KEDRO, "mlops", "render", "--check")
+    assert stale.returncode == 1, stale.stderr
+    assert "stale: airflow_dags/tiny_dag.py" in stale.stdout.splitlines()
+    assert stale.stderr.splitlines()[-1] == ("airflow_dags is out of date: run the same command "
+                                             "without --check and commit the result")
+    assert "Traceback" not in stale.stderr
+
+
+def _elsewhere(tiny: Path) -> Path:
+    folder = tiny.parent / "elsewhere"
+    folder.mkdir()
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("where", "args", "message"),
+    [
+        pytest.param(lambda tiny: tiny, ["--pipelines", "__default__,trainning"],
+                     "--pipelines: no pipeline named 'trainning' in the project's "
+                     "pipeline_registry.py. Registered pipelines: __default__, training.",
+                     id="unknown-pipeline"),
+        pytest.param(lambda tiny: tiny / "src", ["--env", "prdo"],  # from a folder inside it
+                     "--env prdo: the project has no configuration environment 'prdo'",
+                     id="unknown-env"),
+        pytest.param(_elsewhere, [],
+                     "is not in a Kedro project (no pyproject.toml with a [tool.kedro] section "
+                     "here or in a folder above). Run the command in the project's folder, or "
+                     "use `kedro-mlops-render --project PATH`.",
+                     id="not-a-kedro-project"),
+    ],
+)
+def test_kedro_mlops_render_bad_input_is_one_line_and_status_2(tiny, where, args, message):
+    cwd = where(tiny)
+    result = run_in(cwd, KEDRO, "mlops", "render", *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("kedro mlops render: error: ") and message in line
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (cwd / "airflow_dags").exists()
+
+
+def test_kedro_mlops_render_help_describes_every_option_but_project(tiny):
+    from kedro_mlops.render import OPTIONS
+
+    result = run_in(tiny, KEDRO, "mlops", "render", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage: kedro mlops render [OPTIONS]" in result.stdout
+    for option in OPTIONS:  # the option, with the start of its help text on its line
+        shown = " ".join(filter(None, [option.flags[-1], option.metavar]))
+        assert (shown in result.stdout) == (option.dest != "project"), shown
+        if option.dest != "project":
+            line = next(line for line in result.stdout.splitlines()
+                        if line.lstrip().startswith((shown, f"{option.flags[0]}, {shown}")))
+            assert " ".join(option.help.split()[:3]) in line
+    words = " ".join(result.stdout.split())  # click wraps the help text
+    assert "[default: __default__]" in words and "[default: airflow_dags]" in words
+    assert "Exit status" in result.stdout
+
+
+def test_the_console_script_renders_checks_and_refuses_bad_input(tiny, tmp_path):
+    args = ["--project", tiny, "--pipelines", "training", "--target", "dags"]
+    result = run_in(tmp_path, SCRIPT, *args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"rendered {tmp_path / 'dags' / 'tiny_training_dag.py'}\n"
+    assert load_dag(tmp_path / "dags" / "tiny_training_dag.py").dag_id == "tiny_training"
+    assert run_in(tmp_path, SCRIPT, *args, "--check").stdout == "dags is up to date\n"
+
+    _rename_a_node(tiny)
+    stale = run_in(tmp_path, SCRIPT, *args, "--check")
+    assert (stale.returncode, stale.stdout) == (1, "stale: dags/tiny_training_dag.py\n")
+
+    bad = run_in(tmp_path, SCRIPT, "--project", tmp_path / "dags", "--target", "d")
+    assert bad.returncode == 2
+    assert bad.stderr == (f"kedro-mlops-render: error: --project {tmp_path / 'dags'} is not a "
+                          "Kedro project: it has no pyproject.toml with a [tool.kedro] section. "
+                          "Pass the folder of the Kedro project (the one holding its "
+                          "pyproject.toml, created by `kedro new`).\n")
+
+    helped = run_in(tmp_path, SCRIPT, "--help")
+    assert helped.stdout.startswith("usage: kedro-mlops-render ")
+    assert "--project" in helped.stdout and "Exit status" in helped.stdout
