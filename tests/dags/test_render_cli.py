@@ -366,6 +366,11 @@ def _elsewhere(tiny: Path) -> Path:
                      "here or in a folder above). Run the command in the project's folder, or "
                      "use `kedro-mlops-render --project PATH`.",
                      id="not-a-kedro-project"),
+        pytest.param(lambda tiny: tiny, ["--project", "."],
+                     "--project .: this command renders the Kedro project it runs in. Run it in "
+                     "that project's folder without --project, or use `kedro-mlops-render "
+                     "--project .`.",
+                     id="project-option"),
     ],
 )
 def test_kedro_mlops_render_bad_input_is_one_line_and_status_2(tiny, where, args, message):

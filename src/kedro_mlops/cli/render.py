@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _click_options(command):
     for option in reversed(renderer.OPTIONS):
-        if option.dest == "project":  # Kedro passes the project it runs in
+        if option.dest == "project":  # Kedro passes the project it runs in; said if given
+            command = click.option(*option.flags, option.dest, hidden=True)(command)
             continue
         if option.metavar is None:
             decorator = click.option(*option.flags, option.dest, is_flag=True, help=option.help)
@@ -63,8 +64,13 @@ def mlops_commands() -> None:
 @mlops_commands.command(name="render", help=renderer.DESCRIPTION, epilog=renderer.EPILOG)
 @_click_options
 @click.pass_context
-def render_command(ctx: click.Context, check: bool, **options) -> None:
+def render_command(ctx: click.Context, project: str | None, check: bool, **options) -> None:
     metadata = ctx.obj  # Kedro's ProjectMetadata; None outside a project
+    if project is not None:
+        ctx.exit(renderer.user_error(PROG, renderer.NotAKedroProject(
+            f"--project {project}: this command renders the Kedro project it runs in. Run it in "
+            f"that project's folder without --project, or use `{SCRIPT} --project {project}`."
+        )))
     if metadata is None:
         ctx.exit(renderer.user_error(PROG, renderer.NotAKedroProject(
             f"{Path.cwd()} is not in a Kedro project (no pyproject.toml with a [tool.kedro] "
