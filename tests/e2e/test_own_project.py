@@ -78,6 +78,7 @@ class OwnProjects:
     modular_dag_file: Path
     modular_notes: list[str]
     modular_nodes: dict[str, str | None]  # Kedro node name -> its namespace
+    modular_run_id: str
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +110,13 @@ def own_project_stack(tmp_path_factory, system_postgres):
     settings = make_test_settings(state, postgres_url=system_postgres)
     with (running_airflow_stack(settings, dags),
           AirflowClient.for_local_stack(state, port=settings.airflow_port) as client):
+        # triggered now, so that its tasks fill the slots the starter's runs leave free (its
+        # test waits for it): one stack, and little added wall time
+        client.wait_for_dag("demand", timeout=180)
+        client.unpause("demand")
+        run = client.trigger("demand", {}, run_id="modular_a")
         yield OwnProjects(settings, client, project, before, modular, modular_before,
-                          modular_dag_file, notes, nodes)
+                          modular_dag_file, notes, nodes, run.run_id)
 
 
 def _read(settings, key: str) -> bytes:
@@ -197,18 +203,16 @@ def test_a_project_of_another_shape_is_one_dag_of_its_nodes_and_one_mlflow_run(
                       **dict.fromkeys(CONTROL_TASKS)}
     assert {namespace for namespace in nodes.values()} == {None, "north", "south"}
 
-    airflow.wait_for_dag("demand", timeout=180)
-    airflow.unpause("demand")
-    run = airflow.trigger("demand", {}, run_id="modular_a")
-    finished = airflow.wait_for_run("demand", run.run_id, timeout=900)
+    # the run the fixture triggered
+    finished = airflow.wait_for_run("demand", stack.modular_run_id, timeout=900)
     assert finished.state == "success"
     tries = {ti.task_id: (ti.state, ti.try_number)
-             for ti in airflow.task_instances("demand", run.run_id)}
+             for ti in airflow.task_instances("demand", finished.run_id)}
     assert tries == dict.fromkeys({*nodes, *CONTROL_TASKS}, ("success", 1))
 
     # one MLflow run, in the experiment named after the package (kedro-mlflow's default, which
     # the deployment keeps when the project turns kedro-mlflow off), every node task in it
-    (mlflow_run,) = runs_of_dag_run("demand", run.run_id, "demand")
+    (mlflow_run,) = runs_of_dag_run("demand", finished.run_id, "demand")
     assert mlflow_run.info.status == "FINISHED"
     assert mlflow_run.data.tags["kedro.env"] == "staging"
     assert {f"task.{name}.seconds" for name in nodes} <= set(mlflow_run.data.metrics)
