@@ -141,9 +141,13 @@ def kedro_session(call: DagRunCall, data_root: str | None = None) -> Iterator[Ke
         yield session
 
 
-def experiment_name(session: KedroSession) -> str:
+def experiment_name(session: KedroSession, package_name: str) -> str:
+    """The experiment of the project's kedro-mlflow config (mlflow.yml; without one, the package
+    name). A project that turns kedro-mlflow's hooks off (``DISABLE_HOOKS_FOR_PLUGINS``) has no
+    such config: its DAG runs go to the experiment kedro-mlflow's default would choose."""
     context = session.load_context()  # kedro-mlflow's hook reads mlflow.yml here
-    return context.mlflow.tracking.experiment.name
+    config = getattr(context, "mlflow", None)
+    return config.tracking.experiment.name if config is not None else package_name
 
 
 def validate_params(call: DagRunCall) -> None:
@@ -230,12 +234,12 @@ def _experiment_of(call: DagRunCall) -> str:
 
     try:
         with kedro_session(call) as session:
-            return experiment_name(session)
+            return experiment_name(session, call.project.package_name)
     except MlflowException as err:
         if err.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
     with kedro_session(call) as session:
-        return experiment_name(session)
+        return experiment_name(session, call.project.package_name)
 
 
 def start_dag_run(call: DagRunCall, dag_run_state=None) -> str:

@@ -338,10 +338,13 @@ def _check_promotion(section_name: str, promotion: Mapping[str, Any], produced: 
 
 # --- the plan ----------------------------------------------------------------------------------
 
-def _task_id_and_group(node_name: str) -> tuple[str, str | None]:
-    if "." in node_name:
-        return node_name.split(".", 1)[1], node_name.split(".")[0]
-    return node_name, None
+def _task_id_and_group(node) -> tuple[str, str | None]:
+    """The TaskGroup is the node's (outermost) Kedro namespace, not whatever precedes a dot in
+    its name: ``add-calendar.v2`` without a namespace is a task of the DAG's root group."""
+    if not node.namespace:
+        return node.name, None
+    group = node.namespace.split(".")[0]
+    return node.name.removeprefix(group + "."), group
 
 
 def build_plan(package_name: str, pipeline_name: str, pipeline, catalog, project_path: Path,
@@ -373,7 +376,7 @@ def build_plan(package_name: str, pipeline_name: str, pipeline, catalog, project
     groups: list[str] = []
     tasks = []
     for node in nodes:
-        task_id, group = _task_id_and_group(node.name)
+        task_id, group = _task_id_and_group(node)
         if group and group not in groups:
             groups.append(group)
         spec = fan_out.get(node.name)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
+import importlib.metadata
 import io
 import logging
 import os
@@ -282,12 +284,43 @@ def _assumptions(project: _Project, selected: dict, env: str) -> tuple[list[str]
                            f"registered_model_name in airflow.yml: its model is registered as "
                            f"'{dag}' (the DAG id); set registered_model_name in the '{name}' "
                            "section of airflow.yml to choose the name")
-    if not project.has_mlflow_yml:
+    hooks_off, installed_name = _kedro_mlflow_hooks_off(project.package_name)
+    if hooks_off:
+        notices.append(f"settings.py turns kedro-mlflow's hooks off (DISABLE_HOOKS_FOR_PLUGINS): "
+                       f"the tasks log into the MLflow experiment '{project.package_name}' (the "
+                       "package name) on the tracking server of $MLFLOW_TRACKING_URI, one run "
+                       "per DAG run, without the parameters kedro-mlflow would log")
+    elif hooks_off is None:
+        notices.append(f"settings.py lists kedro-mlflow in DISABLE_HOOKS_FOR_PLUGINS, but not "
+                       f"as '{installed_name}', the name Kedro knows the installed plugin by: "
+                       f"its hooks stay on; add '{installed_name}' to the tuple to turn them off")
+    if not project.has_mlflow_yml and not hooks_off:
         notices.append(f"no mlflow.yml in {where}: the tasks use kedro-mlflow's defaults, the "
                        f"MLflow experiment '{project.package_name}' (the package name) on the "
                        "tracking server of $MLFLOW_TRACKING_URI (unset: an mlruns/ folder in "
                        "the project, which MLflow refuses unless MLFLOW_ALLOW_FILE_STORE=true)")
     return notices, extra
+
+
+def _kedro_mlflow_hooks_off(package_name: str) -> tuple[bool | None, str]:
+    """Whether the project's settings.py turns kedro-mlflow's hooks off (True; also when it is
+    not installed), and the distribution name Kedro matches ``DISABLE_HOOKS_FOR_PLUGINS`` with.
+    None: the settings name kedro-mlflow under another spelling only (Kedro compares names as
+    installed, ``kedro_mlflow`` in some wheels, ``kedro-mlflow`` in others), so the hooks stay on.
+    """
+    try:
+        installed = importlib.metadata.distribution("kedro-mlflow").metadata["Name"]
+    except importlib.metadata.PackageNotFoundError:
+        return True, ""
+    try:
+        disabled = getattr(importlib.import_module(f"{package_name}.settings"),
+                           "DISABLE_HOOKS_FOR_PLUGINS", ())
+    except ImportError:
+        return False, installed
+    if installed in disabled:
+        return True, installed
+    spellings = {installed.replace("_", "-"), installed.replace("-", "_")}
+    return (None if spellings & set(disabled) else False), installed
 
 
 def _render_into(folder: Path, metadata, selected: list[str], env: str, relpath: str,
