@@ -141,12 +141,31 @@ def kedro_session(call: DagRunCall, data_root: str | None = None) -> Iterator[Ke
         yield session
 
 
-def experiment_name(session: KedroSession, package_name: str) -> str:
+def load_context(call: DagRunCall):
+    """The project's KedroContext for this call.
+
+    kedro-mlflow creates the project's experiment when a context loads; two DAG runs starting
+    at once (a backfill next to the scheduled run, two triggers) both try, and the loser gets
+    RESOURCE_ALREADY_EXISTS: by then the experiment exists, so loading again finds it. Every
+    first load of a DAG run goes through here (the params check, the experiment's name).
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with kedro_session(call) as session:
+            return session.load_context()
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    with kedro_session(call) as session:
+        return session.load_context()
+
+
+def experiment_name(context, package_name: str) -> str:
     """The experiment of the project's kedro-mlflow config (mlflow.yml; without one, the package
     name). A project that turns kedro-mlflow's hooks off (``DISABLE_HOOKS_FOR_PLUGINS``) has no
     such config: its DAG runs go to the experiment kedro-mlflow's default would choose."""
-    context = session.load_context()  # kedro-mlflow's hook reads mlflow.yml here
-    config = getattr(context, "mlflow", None)
+    config = getattr(context, "mlflow", None)  # set by kedro-mlflow's hook from mlflow.yml
     return config.tracking.experiment.name if config is not None else package_name
 
 
@@ -162,8 +181,7 @@ def validate_params(call: DagRunCall) -> None:
         return
     bare = DagRunCall(call.project, call.pipeline_name, call.dag_id, call.run_id, params={},
                       runtime_params=call.runtime_params)
-    with kedro_session(bare) as session:
-        known = session.load_context().params
+    known = load_context(bare).params
     unknown = []
     for key in undeclared:
         node: Any = known
@@ -223,25 +241,6 @@ class NoModelForAlias(LookupError):
     retryable = False
 
 
-def _experiment_of(call: DagRunCall) -> str:
-    """The experiment the project's mlflow.yml names, created if missing.
-
-    kedro-mlflow creates it when the context loads; two DAG runs starting at once (a backfill
-    next to the scheduled run) both try, and the loser gets RESOURCE_ALREADY_EXISTS: by then
-    the experiment exists, so loading the context again finds it.
-    """
-    from mlflow.exceptions import MlflowException
-
-    try:
-        with kedro_session(call) as session:
-            return experiment_name(session, call.project.package_name)
-    except MlflowException as err:
-        if err.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
-    with kedro_session(call) as session:
-        return experiment_name(session, call.project.package_name)
-
-
 def start_dag_run(call: DagRunCall, dag_run_state=None) -> str:
     """Find or create this DAG run's MLflow run, after checking the trigger params.
 
@@ -249,7 +248,7 @@ def start_dag_run(call: DagRunCall, dag_run_state=None) -> str:
     then closes the MLflow runs that earlier DAG runs left RUNNING (see ``mlflow_sweep``).
     """
     validate_params(call)
-    name = _experiment_of(call)
+    name = experiment_name(load_context(call), call.project.package_name)
     tags = {
         "kedro.pipeline": call.pipeline_name,
         "kedro.env": call.project.env,
