@@ -181,6 +181,10 @@ def bench_stack(state: Path, executor: str = "local") -> Iterator[tuple[Any, Any
                 flush_celery_broker()
 
 
+#: the training params of --quick (the test of this script): few boosting iterations
+QUICK_TRAINING = {"model.hist_gradient_boosting.max_iter": 20}
+
+
 def run_dag(client, dag_id: str, conf: dict | None = None) -> dict[str, Any]:
     """Trigger, wait for success; the run's wall time and its task instances."""
     client.wait_for_dag(dag_id, timeout=180)
@@ -366,11 +370,12 @@ def processor_parse(dags: Path, bare_dir: Path, client, settings) -> dict[str, f
 
 
 # ------------------------------------------------------------------------------ 2.-3. runs
-def kedro_run(args: list[str], data_root: Path) -> float:
+def kedro_run(args: list[str], data_root: Path, params: dict | None = None) -> float:
     started = time.monotonic()
+    params = {"data_root": data_root, **(params or {})}
     subprocess.run(
         [str(Path(sys.executable).with_name("kedro")), "run", *args,
-         "--params", f"data_root={data_root}"],
+         "--params", ",".join(f"{k}={v}" for k, v in params.items())],
         cwd=PROJECT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "KEDRO_LOGGING_CONFIG": str(REPO / "src/kedro_mlops/task_logging.yml")},
     )
@@ -397,16 +402,18 @@ print(json.dumps(times))
 '''
 
 
-def bench_runs(client, state: Path, repeat: int) -> tuple[dict[str, float], list[dict]]:
+def bench_runs(client, state: Path, repeat: int, params: dict
+               ) -> tuple[dict[str, float], list[dict]]:
+    """The training DAG against `kedro run` of the same pipeline, both with ``params``."""
     figures: dict[str, float] = {}
     dag_runs, kedro_runs, node_cli = [], [], []
     for i in range(repeat):
         local = state / f"kedro-run-{i}"
         sides: list[tuple[str, Callable[[], None]]] = [
-            ("dag", lambda: dag_runs.append({**run_dag(client, TRAINING),
+            ("dag", lambda: dag_runs.append({**run_dag(client, TRAINING, params),
                                              "rss": airflow_rss(state)})),
             ("kedro", lambda local=local: kedro_runs.append(
-                kedro_run(["--pipeline", "training"], local))),
+                kedro_run(["--pipeline", "training"], local, params))),
         ]
         for name, side in sides if i % 2 == 0 else sides[::-1]:
             side()
@@ -790,7 +797,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"starting a stack of its own under {state}")
         with bench_stack(state) as (settings, client, dags):
             figures.update(bench_parse(dags, client, settings, 1 if args.quick else repeat))
-            runs, dag_runs = bench_runs(client, state, repeat)
+            # --quick: a small model on both sides, to keep the script working in little time
+            runs, dag_runs = bench_runs(client, state, repeat, QUICK_TRAINING if args.quick else {})
             figures.update(runs)
             first_rss = dag_runs[0]["rss"]
             figures.update({f"{k.removesuffix('_mb')}_after_first_run_mb": v

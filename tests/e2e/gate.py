@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .test_kedro_tracking import MODEL, PROJECT
 
 #: the training DAG's promotion settings (conf/base/airflow.yml)
@@ -9,13 +11,14 @@ PROMOTION = {"holdout_dataset": "test_listings", "raw_dataset": "raw_listings",
              "id_column": "id", "target": "price", "metric": "mae"}
 
 
-def register_and_gate(mlflow_client, run, dag_id: str, force: bool) -> str:
+def register_and_gate(mlflow_client, run, runs_root: Path, dag_id: str, force: bool) -> str:
     """Register the model ``run`` logged and put it through the gate; its version.
 
-    The gate reads the held-out data from ``$MLOPS_RUNS_ROOT/<dag_id>/<run name>``: the
-    ``kedro run`` must have written there.
+    The gate reads the held-out data from ``<runs_root>/<dag_id>/<run name>``, where the
+    ``kedro run`` must have written it (its ``data_root``).
     """
     import mlflow
+    import pytest
 
     from kedro_mlops.execution import DagRunCall
     from kedro_mlops.project import KedroProject
@@ -26,7 +29,11 @@ def register_and_gate(mlflow_client, run, dag_id: str, force: bool) -> str:
     version = str(mlflow.register_model(model.model_uri, MODEL).version)
     call = DagRunCall(KedroProject("nyc_airbnb", str(PROJECT)), "training", dag_id,
                       run.info.run_name)
-    evaluate_and_promote(call, run.info.run_id, MODEL, version, PROMOTION, force=force)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLOPS_RUNS_ROOT", str(runs_root))
+        # the gate's Kedro session resolves the lake too; the gate reads nothing from it
+        mp.setenv("MLOPS_LAKE_ROOT", str(runs_root / "lake"))
+        evaluate_and_promote(call, run.info.run_id, MODEL, version, PROMOTION, force=force)
     return version
 
 

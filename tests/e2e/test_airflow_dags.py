@@ -44,6 +44,7 @@ def airflow_stack(tmp_path_factory, system_postgres):
     render(TINY, ["training"], dags)
     (nyc_training, nyc_scoring) = render(NYC, ["training", "scoring"], dags)
     _trigger_only(nyc_training)
+    _short_retry_delay(nyc_training)
     _short_wait_for_files(nyc_scoring)
     with running_airflow_stack(settings, dags, overrides=stack_env(_faults_dir(settings))):
         # the daily scoring DAG's own scheduled run (for yesterday at the time it is unpaused)
@@ -67,19 +68,29 @@ def _trigger_only(dag_file: Path) -> None:
     Unpausing a scheduled DAG (catchup off) makes the scheduler start a run for the latest
     interval at once; it would register versions and move aliases behind the tests' backs.
     """
-    text = dag_file.read_text()
-    assert text.count('schedule="@weekly",') == 1
-    dag_file.write_text(text.replace('schedule="@weekly",', "schedule=None,"))
+    _replace_once(dag_file, ('schedule="@weekly",', "schedule=None,"))
+
+
+def _short_retry_delay(dag_file: Path) -> None:
+    """The tests that fail a task once wait 1 s for its retry, not airflow.yml's 30 s doubled
+    (three retried tasks in one run would idle for minutes)."""
+    _replace_once(dag_file, ('"retry_delay": timedelta(seconds=30),',
+                             '"retry_delay": timedelta(seconds=1),'),
+                  ('"retry_exponential_backoff": True,', '"retry_exponential_backoff": False,'))
 
 
 #: the scoring DAG's wait for late files, shortened from hours (airflow.yml) for the tests
-FILE_WAIT_SECONDS = 60
+FILE_WAIT_SECONDS = 30
 
 
 def _short_wait_for_files(dag_file: Path) -> None:
+    _replace_once(dag_file, ("timeout_seconds=21600,", f"timeout_seconds={FILE_WAIT_SECONDS},"),
+                  ("poke_interval_seconds=60,", "poke_interval_seconds=2,"))
+
+
+def _replace_once(dag_file: Path, *replacements: tuple[str, str]) -> None:
     text = dag_file.read_text()
-    for old, new in (("timeout_seconds=21600,", f"timeout_seconds={FILE_WAIT_SECONDS},"),
-                     ("poke_interval_seconds=60,", "poke_interval_seconds=2,")):
+    for old, new in replacements:
         assert text.count(old) == 1, f"{dag_file}: expected one '{old}'"
         text = text.replace(old, new)
     dag_file.write_text(text)

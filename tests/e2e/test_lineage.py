@@ -28,7 +28,9 @@ BIN = Path(sys.executable).parent
 
 
 def _train(stack, mlflow_client, runs_root: Path, name: str):
-    result = kedro_run(stack, run_name=name, data_root=str(runs_root / "e2e_lineage" / name))
+    # fewer boosting iterations than the default: reproducibility does not depend on them
+    result = kedro_run(stack, run_name=name, data_root=str(runs_root / "e2e_lineage" / name),
+                       **{"model.hist_gradient_boosting.max_iter": "40"})
     assert result.returncode == 0, result.stderr[-4000:]
     exp = mlflow_client.get_experiment_by_name(EXPERIMENT)
     (run,) = mlflow_client.search_runs([exp.experiment_id],
@@ -49,8 +51,9 @@ def history(stack, mlflow_client, tmp_path_factory):
         mp.setenv("MLOPS_LAKE_ROOT", str(lake))
         first = _train(stack, mlflow_client, runs_root, "lineage_first")
         second = _train(stack, mlflow_client, runs_root, "lineage_second")
-        first_version = register_and_gate(mlflow_client, first, "e2e_lineage", force=True)
-        second_version = register_and_gate(mlflow_client, second, "e2e_lineage",
+        first_version = register_and_gate(mlflow_client, first, runs_root, "e2e_lineage",
+                                          force=True)
+        second_version = register_and_gate(mlflow_client, second, runs_root, "e2e_lineage",
                                            force=False)
     write_batch(generate_batch(load_source(), 700, seed=5), str(lake), DAY, n_files=2)
     scored = kedro_run(stack, "--pipelines", "scoring", batch_date=DAY, lake_root=str(lake),

@@ -41,15 +41,13 @@ def champion(stack, mlflow_client, tmp_path_factory):
     """The version the gate leaves as champion after a real (cheap) `kedro run` is registered
     and put through it: this run's version, or an earlier module's better one."""
     runs_root = tmp_path_factory.mktemp("runs")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLOPS_RUNS_ROOT", str(runs_root))
-        result = kedro_run(stack, run_name=RUN_NAME, data_root=str(runs_root / DAG / RUN_NAME),
-                           **{"model.hist_gradient_boosting.max_iter": "20"})
-        assert result.returncode == 0, result.stderr[-4000:]
-        exp = mlflow_client.get_experiment_by_name(EXPERIMENT)
-        (run,) = mlflow_client.search_runs([exp.experiment_id],
-                                           filter_string=f"attributes.run_name = '{RUN_NAME}'")
-        gated = register_and_gate(mlflow_client, run, DAG, force=False)
+    result = kedro_run(stack, run_name=RUN_NAME, data_root=str(runs_root / DAG / RUN_NAME),
+                       **{"model.hist_gradient_boosting.max_iter": "20"})
+    assert result.returncode == 0, result.stderr[-4000:]
+    exp = mlflow_client.get_experiment_by_name(EXPERIMENT)
+    (run,) = mlflow_client.search_runs([exp.experiment_id],
+                                       filter_string=f"attributes.run_name = '{RUN_NAME}'")
+    gated = register_and_gate(mlflow_client, run, runs_root, DAG, force=False)
     champion = mlflow_client.get_model_version_by_alias(MODEL, ALIAS)
     decision = mlflow_client.get_model_version(MODEL, gated).tags["promotion.decision"]
     # the gate promoted this run's version, or kept a champion it compared it with

@@ -80,7 +80,9 @@ def _tiny_with_retries(target: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
+# Module-scoped (the suite is one file): a session-scoped stack would keep its scheduler and
+# dag-processor running, and taking CPU, while its pytest-xdist worker runs other files.
+@pytest.fixture(scope="module")
 def fault_stack(tmp_path_factory, system_postgres):  # noqa: F811 - the imported fixture
     state = tmp_path_factory.mktemp("fault-stack")
     settings = make_test_settings(state, postgres_url=system_postgres, s3_server="localbucket")
