@@ -65,29 +65,29 @@ def pytest_terminal_summary(terminalreporter):
                                                   for c in columns).rstrip())
 
 
-#: test files by their time in a clean-clone run (seconds, 2 cores, one process, at 4e4d032):
+#: test files by their time in a clean-clone `make test` (seconds, 2 cores, two workers):
 #: `make test` hands whole files to two pytest-xdist workers in this order (`--dist loadfile
 #: --no-loadscope-reorder`), so that no long file starts last while the other worker idles. A
 #: file not listed runs after these, in collection order; a stale figure costs balance only.
 FILE_SECONDS = {
-    "tests/e2e/test_airflow_dags.py": 575,
-    "tests/ui/test_ui.py": 451,
-    "tests/faults/test_faults.py": 386,
-    "tests/e2e/test_bench_quick.py": 277,
-    "tests/e2e/test_kedro_tracking.py": 162,
-    "tests/e2e/test_own_project.py": 150,
-    "tests/e2e/test_lineage.py": 133,
-    "tests/e2e/test_celery.py": 103,
-    "tests/e2e/test_secrets.py": 96,
-    "tests/e2e/test_bad_params.py": 80,
-    "tests/e2e/test_stack.py": 72,
-    "tests/e2e/test_serving.py": 55,
-    "tests/dags/test_render_cli.py": 41,
-    "tests/e2e/test_docker_fab_auth.py": 41,
-    "tests/e2e/test_docker_mlflow_auth.py": 34,
-    "tests/unit/test_warm_runtime.py": 32,
-    "tests/compose/test_compose.py": 26,
-    "tests/unit/kedro_project/test_nyc_scoring.py": 24,
+    "tests/e2e/test_airflow_dags.py": 504,
+    "tests/e2e/test_bench_quick.py": 332,
+    "tests/ui/test_ui.py": 303,
+    "tests/faults/test_faults.py": 261,
+    "tests/e2e/test_kedro_tracking.py": 200,
+    "tests/e2e/test_own_project.py": 146,
+    "tests/e2e/test_lineage.py": 137,
+    "tests/e2e/test_celery.py": 129,
+    "tests/dags/test_render_cli.py": 99,
+    "tests/e2e/test_bad_params.py": 91,
+    "tests/e2e/test_secrets.py": 85,
+    "tests/e2e/test_stack.py": 51,
+    "tests/e2e/test_docker_fab_auth.py": 48,
+    "tests/e2e/test_docker_mlflow_auth.py": 40,
+    "tests/e2e/test_serving.py": 34,
+    "tests/compose/test_compose.py": 30,
+    "tests/unit/test_warm_runtime.py": 24,
+    "tests/unit/kedro_project/test_nyc_scoring.py": 23,
 }
 
 

@@ -24,9 +24,15 @@ from kedro_mlops.stack import (
     free_port,
     services_status,
     start_services,
+    stop_services,
 )
 from kedro_mlops.stack.mlflow_server import MlflowComponent
-from kedro_mlops.stack.postgres import EMBEDDED_USER, PostgresComponent, ensure_databases
+from kedro_mlops.stack.postgres import (
+    EMBEDDED_USER,
+    PostgresComponent,
+    drop_databases,
+    ensure_databases,
+)
 from kedro_mlops.stack.s3 import S3Component, s3_client
 
 from .conftest import make_test_settings
@@ -219,27 +225,37 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=180, check=False)
 
 
-def test_cli_stop_then_status_shows_stopped_then_up_again(stack):
-    """Last in the file: stops the session stack and brings it back up."""
-    status = _cli(stack, "status")
-    assert status.returncode == 0, status.stderr
-    assert "mlflow" in status.stdout and "running" in status.stdout
+def test_cli_stop_then_status_shows_stopped_then_up_again(tmp_path, system_postgres):
+    """On a stack of its own: the session's stack serves the other files of this process, and
+    moto keeps objects in memory (a restart would lose every earlier model's artifacts)."""
+    stack = make_test_settings(tmp_path, postgres_url=system_postgres)
+    try:
+        first = _cli(stack, "up", "--no-airflow")
+        assert first.returncode == 0, first.stderr
+        status = _cli(stack, "status")
+        assert status.returncode == 0, status.stderr
+        assert "mlflow" in status.stdout and "running" in status.stdout
 
-    stop = _cli(stack, "stop")
-    assert stop.returncode == 0, stop.stderr
-    assert "stopped: mlflow, s3" in stop.stdout
-    assert "postgres: external server" in stop.stderr  # never stops a server it did not start
+        stop = _cli(stack, "stop")
+        assert stop.returncode == 0, stop.stderr
+        assert "stopped: mlflow, s3" in stop.stdout
+        assert "postgres: external server" in stop.stderr  # never stops a server it did not start
 
-    status = _cli(stack, "status")
-    assert status.returncode == 3  # not everything is running
-    lines = {line.split()[0]: line for line in status.stdout.splitlines()}
-    assert lines["s3"].split()[1] == STOPPED and lines["mlflow"].split()[1] == STOPPED
-    assert lines["postgres"].split()[1] == EXTERNAL
-    assert str(stack.state_dir / "logs" / "mlflow.log") in lines["mlflow"]
-    assert not (stack.state_dir / "run" / "mlflow.pid").exists()
+        status = _cli(stack, "status")
+        assert status.returncode == 3  # not everything is running
+        lines = {line.split()[0]: line for line in status.stdout.splitlines()}
+        assert lines["s3"].split()[1] == STOPPED and lines["mlflow"].split()[1] == STOPPED
+        assert lines["postgres"].split()[1] == EXTERNAL
+        assert str(stack.state_dir / "logs" / "mlflow.log") in lines["mlflow"]
+        assert not (stack.state_dir / "run" / "mlflow.pid").exists()
 
-    up = _cli(stack, "up")
-    assert up.returncode == 0, up.stderr
-    assert stack.mlflow_tracking_uri in up.stdout
-    assert all(st.running for st in services_status(stack))
-    assert stack.aws_secret_access_key not in up.stdout + up.stderr
+        up = _cli(stack, "up", "--no-airflow")
+        assert up.returncode == 0, up.stderr
+        assert stack.mlflow_tracking_uri in up.stdout
+        assert all(st.running for st in services_status(stack))
+        assert stack.aws_secret_access_key not in up.stdout + up.stderr
+    finally:
+        try:
+            stop_services(stack)
+        finally:
+            drop_databases(stack.postgres_url, [stack.mlflow_db, stack.airflow_db])
