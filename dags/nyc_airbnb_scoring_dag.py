@@ -47,7 +47,7 @@ with DAG(
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=4,
     tags=["kedro", "nyc_airbnb", "scoring"],
     params={
         "batch_date": Param(

@@ -46,7 +46,7 @@ with DAG(
     schedule="@weekly",
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=2,
     tags=["kedro", "nyc_airbnb", "training"],
     params={
         "model.hist_gradient_boosting.learning_rate": Param(

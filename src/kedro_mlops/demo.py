@@ -174,7 +174,8 @@ def run_demo(settings: Settings) -> DemoResult:
         yesterday = _scheduled_or_manual(af, SCORING_DAG, {"batch_date": days[-1]}, 900)
         _say(f"scoring: backfill of {days[0]} .. {days[-2]}")
         backfill = af.backfill(SCORING_DAG, f"{days[0]}T00:00:00+00:00",
-                               f"{days[-2]}T00:00:00+00:00", reprocess_behavior="completed")
+                               f"{days[-2]}T00:00:00+00:00", reprocess_behavior="completed",
+                               max_active_runs=BATCH_DAYS)  # independent days: all at once
         backfilled = af.wait_for_backfill(backfill, timeout=1200)
         scoring_seconds = time.monotonic() - started
         scored = [_scored_day(af, settings, run) for run in [*backfilled, yesterday]]

@@ -216,6 +216,9 @@ class EvaluateAndPromoteOperator(_KedroProjectOperator):
     ui_color = "#9fd3c7"
 
     def __init__(self, *, model_name: str, promotion: dict[str, Any], **kwargs) -> None:
+        # one gate at a time across the DAG's runs: two concurrent trainings would otherwise
+        # both compare with the same champion and both move the alias, the worse one last
+        kwargs.setdefault("max_active_tis_per_dag", 1)
         super().__init__(**kwargs)
         self.model_name = model_name
         self.promotion = promotion

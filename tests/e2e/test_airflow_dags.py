@@ -299,6 +299,10 @@ def _train(airflow, conf, run_id: str | None = None, retried=()):
     return mlflow_run, version, gate_log
 
 
+def _instant(timestamp: str) -> float:
+    return dt.datetime.fromisoformat(timestamp).timestamp()
+
+
 def _alias(name: str) -> str:
     import mlflow
 
@@ -329,11 +333,9 @@ def _assert_recorded(mlflow_run, version, decision: str, champion_before: str) -
 
 
 def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
-    """Worse challenger: the champion stays, the challenger moves; forced: the champion moves.
-
-    (``promoted`` on a better score is covered by the unit tests of ``decide``; a third training
-    run here would add ~2.5 minutes.)
-    """
+    """Worse challenger: the champion stays, the challenger moves; forced: the champion moves;
+    two better challengers at once: the first to reach the gate is promoted, the second (its
+    equal) is compared with it and kept out."""
     import mlflow
 
     settings, airflow = airflow_stack
@@ -380,6 +382,32 @@ def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
     assert client.get_model_version(MODEL, worse.version).tags["promotion.decision"] == \
         "kept_champion"
     assert client.get_model_version(MODEL, forced.version).tags["promotion.decision"] == "forced"
+
+    # 3. two trainings at once, the same better model (seeded: the same scores): both beat the
+    # forced champion, but the gates run one at a time, so the second compares with the first's
+    # result and keeps it. The champion moves once.
+    pair = [airflow.trigger("nyc_airbnb_training", {**BETTER, "run_note": f"concurrent {i}"})
+            for i in (1, 2)]
+    pair = [airflow.wait_for_run("nyc_airbnb_training", r.run_id, timeout=1200) for r in pair]
+    assert all(r.state == "success" for r in pair), [airflow.failure_report(r) for r in pair]
+    assert max(_instant(r.start_date) for r in pair) < min(_instant(r.end_date) for r in pair)
+    gates = sorted((ti for r in pair for ti in airflow.task_instances("nyc_airbnb_training",
+                                                                     r.run_id)
+                    if ti.task_id == "evaluate_and_promote"), key=lambda ti: ti.start_date)
+    assert _instant(gates[0].end_date) <= _instant(gates[1].start_date)  # one at a time
+    tracked = {}
+    for r in pair:
+        _assert_first_tries(airflow, "nyc_airbnb_training", r.run_id)
+        (mlflow_run,) = runs_of_dag_run("nyc_airbnb_training", r.run_id, "nyc_airbnb_training")
+        (version,) = [v for v in model_versions(MODEL) if v.run_id == mlflow_run.info.run_id]
+        tracked[r.run_id] = mlflow_run, client.get_model_version(MODEL, version.version)
+    assert len({run.data.tags["data_root"] for run, _ in tracked.values()}) == 2
+    (first_run, first), (second_run, second) = (tracked[ti.raw["dag_run_id"]] for ti in gates)
+    _assert_recorded(first_run, first, "promoted", forced.version)
+    _assert_recorded(second_run, second, "kept_champion", first.version)
+    assert second.tags["promotion.challenger_mae"] == second.tags["promotion.champion_mae"]
+    assert _alias("champion") == first.version
+    assert _alias("challenger") == second.version
 
 
 # --------------------------------------------------------------------------- batch scoring
@@ -443,20 +471,25 @@ def _wait_for_runs(airflow, dag_id: str, run_type: str, count: int, timeout: flo
 
 
 def test_scoring_scores_dated_batches_on_its_schedule_and_in_a_backfill(airflow_stack):
-    """The daily schedule's own run and a two-day backfill: one Parquet partition per day,
-    the champion's version in every row, one MLflow run per DAG run in its own experiment."""
+    """The daily schedule's own run and a three-day backfill, the three days at once: one
+    Parquet partition per day with that day's rows, the champion's version in every row, one
+    MLflow run per DAG run in its own experiment, no intermediate data shared."""
     settings, airflow = airflow_stack
     champion = _ensure_champion(airflow)
-    days = {"2026-11-02": (300, 2), "2026-11-03": (120, 1)}  # rows, files
+    days = {"2026-11-02": (300, 2), "2026-11-03": (120, 1), "2026-11-04": (170, 1)}  # rows, files
     for i, (ds, (rows, files)) in enumerate(days.items()):
         _write_batch(settings, ds, rows, seed=20 + i, files=files)
 
     airflow.wait_for_dag(SCORING)
     airflow.unpause(SCORING)
     backfill = airflow.backfill(SCORING, "2026-11-02T00:00:00+00:00",
-                                "2026-11-03T00:00:00+00:00")
+                                "2026-11-04T00:00:00+00:00", max_active_runs=3)
     backfilled = airflow.wait_for_backfill(backfill, timeout=900)
-    assert len(backfilled) == 2
+    assert len(backfilled) == 3
+    # the three days ran at once: each started before any of them ended
+    assert max(_instant(r.start_date) for r in backfilled) < \
+        min(_instant(r.end_date) for r in backfilled), [(r.start_date, r.end_date)
+                                                         for r in backfilled]
     scheduled = _wait_for_runs(airflow, SCORING, "scheduled", 1)
 
     # the day the scheduler chose when the DAG was unpaused (yesterday then), read once
@@ -493,6 +526,8 @@ def test_scoring_scores_dated_batches_on_its_schedule_and_in_a_backfill(airflow_
         assert 0 <= metrics["drift.psi_max"] < 0.25  # fresh batches drawn like the training data
         assert metrics["prediction.p05"] < metrics["prediction.p50"] < metrics["prediction.p95"]
         assert metrics["task.score_batch.peak_rss_mb"] > 0
+    data_roots = [_scoring_run(run.run_id).data.tags["data_root"] for run in runs.values()]
+    assert len(set(data_roots)) == len(runs)  # no two runs share intermediate data
 
     import mlflow
 

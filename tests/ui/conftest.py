@@ -1,4 +1,5 @@
-"""Browser fixtures: headless Chromium (Debian's `chromium` package) driven by Playwright.
+"""The stack `make demo` leaves behind, and browser fixtures: headless Chromium (Debian's
+`chromium` package) driven by Playwright.
 
 Nothing here downloads a browser: Playwright is pointed at the system Chromium. Where it is
 missing the UI tests fail, naming the package to install (`.ci/run` installs it on CI).
@@ -8,14 +9,42 @@ Screenshots go to `test-artifacts/ui/` (git-ignored), kept after the run for a p
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from e2e.conftest import make_test_settings, system_postgres  # noqa: F401
 
-# The stack of the Airflow end-to-end tests, reused as is (pytest sees imported fixtures).
-from e2e.conftest import system_postgres  # noqa: F401
-from e2e.test_airflow_dags import airflow_stack  # noqa: F401
+from kedro_mlops.stack.postgres import drop_databases
+
+REPO = Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, system_postgres):  # noqa: F811
+    """``make demo``, as the README gives it, on a state folder and ports of its own, with the
+    local stack's default S3 server (localbucket): ``(settings, completed process)``. The
+    services it started stay up for the module (the UIs under test), then ``make stop``."""
+    state = tmp_path_factory.mktemp("demo")
+    settings = make_test_settings(state, postgres_url=system_postgres, s3_server="localbucket")
+    env = {**os.environ, **settings.to_environ()}
+    try:
+        done = subprocess.run(["make", "demo"], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=1800, check=False)
+        if done.returncode != 0:
+            pytest.fail(f"`make demo` exited {done.returncode}:\n{done.stdout[-3000:]}\n"
+                        f"{done.stderr[-3000:]}", pytrace=False)
+        with pytest.MonkeyPatch.context() as mp:  # this process's MLflow and S3 clients
+            for key, value in settings.env().items():
+                mp.setenv(key, value)
+            yield settings, done
+    finally:
+        try:
+            subprocess.run(["make", "stop"], cwd=REPO, env=env, capture_output=True,
+                           timeout=300, check=False)
+        finally:
+            drop_databases(settings.postgres_url, [settings.mlflow_db, settings.airflow_db])
 
 CHROMIUM = os.environ.get("MLOPS_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).parents[2] / "test-artifacts" / "ui"

@@ -2,14 +2,16 @@
 
 Headless Chromium drives the Airflow 3 React UI (log in, the training DAG's graph, the trigger
 form, a task's log, Assets) and the MLflow UI (search by Airflow run id, params, metrics, plots,
-compare, the registry's aliases and gate decision, a scoring run's drift report). One module
-setup makes the runs they look at: a training run through the REST API (the first champion),
-one through the trigger form, and the scoring DAG's scheduled run.
+compare, the registry's aliases and gate decision, a scoring run's drift report). The stack and
+most runs they look at are what `make demo` left (the scheduled training run that made the first
+champion, the scoring DAG's scheduled run and a backfill); the module adds one training run
+through the trigger form.
 """
 
 from __future__ import annotations
 
 import re
+import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -18,7 +20,7 @@ from urllib.parse import quote, unquote
 import pytest
 import yaml
 from e2e.mlflow_queries import model_versions, runs_of_dag_run
-from e2e.test_airflow_dags import MODEL, NYC, SCORING, SCORING_EXPERIMENT, _wait_for_runs
+from e2e.test_airflow_dags import MODEL, NYC, SCORING, SCORING_EXPERIMENT
 from playwright.sync_api import expect
 
 from kedro_mlops.airflow_client import AirflowClient, DagRun
@@ -52,21 +54,19 @@ def run_path(dag_id: str, run_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def airflow(airflow_stack):
+def airflow(demo):
     """The stack's REST client, patient: on a loaded machine the api-server may take > 30 s."""
-    settings, _ = airflow_stack
+    settings, _ = demo
     with AirflowClient.for_local_stack(settings.state_dir, port=settings.airflow_port,
                                        timeout=120) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def airflow_login(browser, airflow_stack, airflow) -> dict:
+def airflow_login(browser, demo, airflow) -> dict:
     """Log in once through Airflow's login form (SimpleAuthManager, user admin): the browser
     state (session cookie) that every test's fresh context starts from."""
-    settings, _ = airflow_stack
-    for dag_id in (TRAINING, SCORING):  # parsed by the dag-processor of a fresh stack
-        airflow.wait_for_dag(dag_id, timeout=300)
+    settings, _ = demo
     user, password = admin_credentials(settings.state_dir)
     context = new_context(browser, base_url=airflow.base_url)
     try:
@@ -101,8 +101,8 @@ def airflow_ui(browser, airflow, airflow_login):
 
 
 @pytest.fixture
-def mlflow_ui(browser, airflow_stack):
-    settings, _ = airflow_stack
+def mlflow_ui(browser, demo):
+    settings, _ = demo
     context = new_context(browser, base_url=settings.mlflow_tracking_uri)
     # MLflow 3 opens on its GenAI views, with an assistant panel and a registry promo modal:
     # set aside as a user's first clicks would, since these runs are model training.
@@ -120,9 +120,9 @@ def mlflow_ui(browser, airflow_stack):
 
 @dataclass(frozen=True)
 class Runs:
-    baseline: DagRun  # training through the REST API
+    baseline: DagRun  # the demo's training: the weekly schedule's run, default params
     form: DagRun  # training through the trigger form
-    scoring: DagRun  # the scoring DAG's scheduled run
+    scoring: DagRun  # the scoring DAG's scheduled run (the demo's)
     learning_rate: float  # set in the form (not the default)
     note: str  # run_note set in the form
 
@@ -142,20 +142,55 @@ def trigger_from_form(page, screenshot, dag_id: str, values: dict[str, object]) 
 
 @pytest.fixture(scope="module")
 def runs(browser, airflow, airflow_login, screenshot) -> Runs:
-    baseline = airflow.run_dag(TRAINING, {MAX_ITER: FAST, "run_note": "baseline via REST"},
-                               timeout=1500)
-    # a champion exists now: the scoring DAG's scheduled run for yesterday (whose batch the
-    # stack wrote) starts on unpause, alongside the form's training run
-    airflow.unpause(SCORING)
+    (baseline,) = airflow.runs(TRAINING)
+    (scoring,) = airflow.runs(SCORING, run_type="scheduled")
     learning_rate, note = non_default_learning_rate(), "lower learning rate, from the form"
-    # (closed while the runs go on: Airflow's pages poll the api-server while a run is active)
+    # (closed while the run goes on: Airflow's pages poll the api-server while a run is active)
     with airflow_page(browser, airflow, airflow_login) as page:
         run_id = trigger_from_form(page, screenshot, TRAINING, {
             LEARNING_RATE: learning_rate, MAX_ITER: FAST, "run_note": note})
     form = airflow.wait_for_run(TRAINING, run_id, timeout=1500)
-    (scoring,) = _wait_for_runs(airflow, SCORING, "scheduled", 1)
-    assert scoring.state == "success", airflow.failure_report(scoring)
     return Runs(baseline, form, scoring, learning_rate, note)
+
+
+# --------------------------------------------------------------------------- make demo
+
+
+def test_make_demo_trains_registers_scores_and_prints_both_uis(demo, airflow):
+    settings, done = demo
+    out = done.stdout
+    # one training run, by the weekly schedule once unpaused: the first champion
+    (training,) = airflow.runs(TRAINING)
+    assert training.state == "success" and training.raw["run_type"] == "scheduled"
+    assert f"Training      {TRAINING} run {training.run_id}, MLflow run " in out
+    assert re.search(rf"Model         {MODEL} version 1 \(@challenger\), registered by this run",
+                     out)
+    assert "Promotion     first_champion: First `@champion`: MAE " in out
+    assert f"Scored with   {MODEL}@champion = version 1" in out
+    # yesterday by the daily schedule, the two days before by a backfill: 5,000 rows each
+    scored = re.findall(r"ds=(\d{4}-\d{2}-\d{2})\s+(\d+) rows  v1  (scheduled|backfill)", out)
+    assert sorted(kind for _, _, kind in scored) == ["backfill", "backfill", "scheduled"], out
+    assert {rows for _, rows, _ in scored} == {"5000"}
+    for ds, _, _ in scored:  # in the bucket, read back through localbucket
+        assert _partition_rows(settings, ds) == 5000
+    # both UIs answer where the demo says they are (a client other than ours)
+    for name, url in (("Airflow UI", settings.airflow_url),
+                      ("MLflow UI", settings.mlflow_tracking_uri)):
+        assert re.search(rf"^  {name} +{re.escape(url)}\b", out, re.MULTILINE), (name, out)
+        with urllib.request.urlopen(url, timeout=60) as response:
+            assert response.status == 200
+    user, _ = admin_credentials(settings.state_dir)
+    assert f"(user {user}, password in {settings.state_dir}" in out
+
+
+def _partition_rows(settings, ds: str) -> int:
+    import pandas as pd
+
+    return len(pd.read_parquet(
+        f"s3://{settings.bucket}/predictions/ds={ds}/predictions.parquet",
+        storage_options={"key": settings.aws_access_key_id,
+                         "secret": settings.aws_secret_access_key,
+                         "client_kwargs": {"endpoint_url": settings.s3_endpoint_url}}))
 
 
 # --------------------------------------------------------------------------- Airflow UI
