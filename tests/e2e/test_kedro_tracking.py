@@ -190,39 +190,87 @@ def _only_failed_run(mlflow_client, experiment: str, run_name: str):
     return run
 
 
+#: the bad runs, as `kedro run` makes them (KedroSession.create(runtime_params=...).run()), all
+#: in one Python process: a process per run would spend most of its time importing
+SESSION_RUNS = r'''
+import json, sys
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+project, runs = sys.argv[1], json.loads(sys.argv[2])
+bootstrap_project(project)
+errors = {}
+for name, (pipeline, params) in runs.items():
+    try:
+        with KedroSession.create(project_path=project, runtime_params=params) as session:
+            session.run(pipeline_names=[pipeline])
+        errors[name] = None
+    except Exception as error:
+        errors[name] = str(error)
+print("ERRORS " + json.dumps(errors))
+'''
+
+
+@pytest.fixture(scope="module")
+def bad_runs(stack, trained, mlflow_client, tmp_path_factory) -> dict[str, tuple[str, Path]]:
+    """Every bad input of BAD_INPUTS as a training file and as a scoring batch, each run once:
+    ``{run name: (the error that stopped it, its folder)}``."""
+    run, _ = trained
+    _champion(mlflow_client, run)
+    runs, folders = {}, {}
+    for case in BAD_INPUTS:
+        for kind in ("training", "scoring"):
+            name = f"bad_{case}" if kind == "training" else f"bad_scoring_{case}"
+            folder = folders[name] = tmp_path_factory.mktemp(name)
+            bad = folder / f"{case}.csv"
+            _write_bad(case, bad, with_price=kind == "training")
+            params = {"run_name": name, "data_root": str(folder / "data")}
+            if kind == "training":
+                runs[name] = ("__default__", {**params, "raw_listings_path": str(bad)})
+            else:
+                runs[name] = ("scoring", {**params, "scoring_input_path": str(bad),
+                                          "lake_root": str(folder / "lake"),
+                                          "mlflow_experiment": "nyc_airbnb_scoring"})
+    result = subprocess.run([sys.executable, "-c", SESSION_RUNS, str(PROJECT), json.dumps(runs)],
+                            cwd=PROJECT, env={**os.environ, **stack.env()}, capture_output=True,
+                            text=True, timeout=900, check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("ERRORS ")]
+    errors = json.loads(line.removeprefix("ERRORS "))
+    return {name: (errors[name], folders[name]) for name in runs}
+
+
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_training_input_fails_clearly_with_no_model(stack, mlflow_client, tmp_path, case):
-    bad = tmp_path / f"{case}.csv"
-    _write_bad(case, bad, with_price=True)
-    run_name = f"bad_{case}"
-    result = kedro_run(stack, run_name=run_name, raw_listings_path=str(bad),
+def test_bad_training_input_fails_clearly_with_no_model(mlflow_client, bad_runs, case):
+    error, folder = bad_runs[f"bad_{case}"]
+    assert error, "the run did not fail"
+    assert "Data validation failed for 'raw_listings' (1 problem(s)):" in error, error
+    assert BAD_INPUTS[case][1].format(file=folder / f"{case}.csv") in " ".join(error.split())
+    _only_failed_run(mlflow_client, EXPERIMENT, f"bad_{case}")
+    assert not (folder / "data").exists(), "nothing written, not even the validated rows"
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_scoring_batch_fails_clearly_and_writes_nothing(mlflow_client, bad_runs, case):
+    error, folder = bad_runs[f"bad_scoring_{case}"]
+    assert error, "the run did not fail"
+    assert "Data validation failed for 'scoring_batch' (1 problem(s)):" in error, error
+    assert BAD_INPUTS[case][2].format(file=folder / f"{case}.csv") in " ".join(error.split())
+    _only_failed_run(mlflow_client, "nyc_airbnb_scoring", f"bad_scoring_{case}")
+    assert not (folder / "lake").exists(), "no partial output"
+    assert not (folder / "data/08_reporting/batch_check.json").exists()
+
+
+def test_kedro_run_prints_the_problem_and_the_file(stack, mlflow_client, tmp_path):
+    """What a user at a terminal sees: `kedro run` itself, one bad file."""
+    bad = tmp_path / "missing_column.csv"
+    _write_bad("missing_column", bad, with_price=True)
+    result = kedro_run(stack, run_name="bad_cli_missing_column", raw_listings_path=str(bad),
                        data_root=str(tmp_path / "data"))
     assert result.returncode != 0
     printed = _printed(result.stderr)
     assert "Data validation failed for 'raw_listings' (1 problem(s)):" in printed
-    assert BAD_INPUTS[case][1].format(file=bad) in printed, result.stderr[-3000:]
-    _only_failed_run(mlflow_client, EXPERIMENT, run_name)
-    assert not (tmp_path / "data").exists(), "nothing written, not even the validated rows"
-
-
-@pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_scoring_batch_fails_clearly_and_writes_nothing(stack, trained, mlflow_client,
-                                                            tmp_path, case):
-    run, _ = trained
-    _champion(mlflow_client, run)
-    batch = tmp_path / f"{case}.csv"
-    _write_bad(case, batch, with_price=False)
-    run_name = f"bad_scoring_{case}"
-    result = kedro_run(stack, "--pipelines", "scoring", scoring_input_path=str(batch),
-                       data_root=str(tmp_path / "data"), lake_root=str(tmp_path / "lake"),
-                       mlflow_experiment="nyc_airbnb_scoring", run_name=run_name)
-    assert result.returncode != 0
-    printed = _printed(result.stderr)
-    assert "Data validation failed for 'scoring_batch' (1 problem(s)):" in printed
-    assert BAD_INPUTS[case][2].format(file=batch) in printed, result.stderr[-3000:]
-    _only_failed_run(mlflow_client, "nyc_airbnb_scoring", run_name)
-    assert not (tmp_path / "lake").exists(), "no partial output"
-    assert not (tmp_path / "data/08_reporting/batch_check.json").exists()
+    assert BAD_INPUTS["missing_column"][1] in printed, result.stderr[-3000:]
+    _only_failed_run(mlflow_client, EXPERIMENT, "bad_cli_missing_column")
 
 
 def test_scoring_with_an_alias_nobody_holds_fails_naming_it(stack, trained, mlflow_client,
