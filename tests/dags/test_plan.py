@@ -10,14 +10,15 @@ import pytest
 import yaml
 from dag_helpers import pipeline_edges
 
-from kedro_mlops.plan import (
+from kedro_mlops.plan.dag_plan import (
     PERSISTED,
     REMAPPED,
     STAYS,
     InvalidAirflowConfig,
     RelativePathBetweenTasks,
 )
-from kedro_mlops.render import MemoryDatasetBetweenTasks, load_plans
+from kedro_mlops.read.errors import MemoryDatasetBetweenTasks
+from kedro_mlops.render.dag_files import load_plans
 
 REPO = Path(__file__).parents[2]
 TINY = REPO / "tests" / "fixtures" / "tiny_project"

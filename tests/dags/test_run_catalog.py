@@ -11,8 +11,8 @@ import yaml
 from kedro.framework.startup import bootstrap_project
 from kedro.io import DataCatalog
 
-from kedro_mlops.datasets import RunScopedDataset
-from kedro_mlops.run_catalog import RunScopedCatalog
+from kedro_mlops.plan.run_catalog import RunScopedCatalog
+from kedro_mlops.runtime.datasets import RunScopedDataset
 
 STARTER = Path(__file__).parents[1] / "fixtures" / "starter_project"
 

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from kedro_mlops.cli.common import use_stack_environment
-from kedro_mlops.settings import Settings
+from kedro_mlops.local.cli.common import use_stack_environment
+from kedro_mlops.local.settings import Settings
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from kedro_mlops.file_sensor import FilesArrivedTrigger, files_under
-from kedro_mlops.operators import WaitForFilesOperator
+from kedro_mlops.runtime.file_sensor import FilesArrivedTrigger, files_under
+from kedro_mlops.runtime.operators import WaitForFilesOperator
 
 
 def _events(trigger):
@@ -47,7 +47,7 @@ def test_the_trigger_times_out_when_nothing_lands(tmp_path):
 def test_the_trigger_survives_serialization():
     trigger = FilesArrivedTrigger("s3://b/incoming/ds=2026-11-02/", 123.0, 60)
     path, kwargs = trigger.serialize()
-    assert path == "kedro_mlops.file_sensor.FilesArrivedTrigger"
+    assert path == "kedro_mlops.runtime.file_sensor.FilesArrivedTrigger"
     assert FilesArrivedTrigger(**kwargs).serialize() == (path, kwargs)
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from mlflow.types import ColSpec, Schema
 
-from kedro_mlops.promotion import (
+from kedro_mlops.runtime.promotion import (
     FIRST_CHAMPION,
     FORCED,
     KEPT_CHAMPION,
@@ -179,7 +179,7 @@ FULL = {"promotion.decision": "kept_champion", "promotion.reason": "r",
 
 
 def test_the_version_gets_the_sentence_and_few_tags_the_run_every_detail(registry):
-    from kedro_mlops.promotion import record
+    from kedro_mlops.runtime.promotion import record
 
     run_id, version = _version(registry, "m")
     record(registry, "m", version, run_id, FULL)
@@ -196,7 +196,7 @@ def test_the_version_gets_the_sentence_and_few_tags_the_run_every_detail(registr
 @pytest.mark.parametrize(("decision", "champion_after"), [("kept_champion", "1"),
                                                           ("forced", "2")])
 def test_a_retry_reapplies_the_recorded_decision(registry, decision, champion_after):
-    from kedro_mlops.promotion import evaluate_and_promote
+    from kedro_mlops.runtime.promotion import evaluate_and_promote
 
     _, first = _version(registry, "m")
     run_id, second = _version(registry, "m")
@@ -221,7 +221,7 @@ def test_a_retry_reapplies_the_recorded_decision(registry, decision, champion_af
 
 def test_a_retry_of_a_version_that_carries_every_tag_itself(registry):
     """Versions gated before the details moved to the run: their own tags are the record."""
-    from kedro_mlops.promotion import evaluate_and_promote
+    from kedro_mlops.runtime.promotion import evaluate_and_promote
 
     run_id, version = _version(registry, "m")
     old = {k: v for k, v in FULL.items() if k != "promotion.summary"}

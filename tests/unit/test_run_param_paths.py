@@ -1,4 +1,4 @@
-"""Trigger params cannot choose where a DAG run reads or writes (kedro_mlops.execution).
+"""Trigger params cannot choose where a DAG run reads or writes (kedro_mlops.runtime.params).
 
 The check runs in the first task, before any Kedro session, MLflow run or data exists, so these
 tests call the real ``validate_params`` on a call that has nowhere to write.
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from kedro_mlops.execution import DagRunCall, InvalidRunParams, validate_params
-from kedro_mlops.project import KedroProject
+from kedro_mlops.config import KedroProject
+from kedro_mlops.runtime.params import InvalidRunParams
+from kedro_mlops.runtime.session import DagRunCall, validate_params
 
 PROJECT = KedroProject(package_name="nyc_airbnb",
                        project_path=str(Path(__file__).parents[2] / "kedro_project"))

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
-from kedro_mlops.datasets import RunScopedDataset
+from kedro_mlops.runtime.datasets import RunScopedDataset
 
 
 def test_a_dataframe_is_parquet_and_loads_back_equal(tmp_path):

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kedro_mlops.warm_runtime import catalog_dataset_types, configured_projects
+from kedro_mlops.runtime.warm_runtime import catalog_dataset_types, configured_projects
 
 REPO = Path(__file__).resolve().parents[2]
 NYC = REPO / "kedro_project"
@@ -31,7 +31,7 @@ PRELOAD = r"""
 import json, sys, threading
 from pathlib import Path
 import psutil
-from kedro_mlops.warm_runtime import preload
+from kedro_mlops.runtime.warm_runtime import preload
 report = preload([Path(p) for p in sys.argv[1:]])
 print(json.dumps({
     "report": report,
@@ -58,7 +58,7 @@ def test_preload_imports_the_project_and_opens_nothing_that_a_fork_would_share(t
     modules = set(result["modules"])
     # the libraries every task needs
     assert {"kedro.framework.session", "kedro_mlflow.framework.hooks.mlflow_hook",
-            "mlflow.pyfunc", "pandas", "sklearn", "kedro_mlops.execution",
+            "mlflow.pyfunc", "pandas", "sklearn", "kedro_mlops.runtime.session",
             "airflow.dag_processing.dagbag"} <= modules
     # both projects' node code (through their pipeline registries) and their dataset classes
     assert {"nyc_airbnb.pipelines.training.nodes", "nyc_airbnb.pipelines.scoring.nodes",
@@ -84,7 +84,7 @@ def test_a_broken_project_does_not_stop_the_worker(tmp_path):
 def test_celery_workers_import_the_preload_on_top_of_airflows_settings():
     from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
-    from kedro_mlops.celery_config import CELERY_CONFIG
+    from kedro_mlops.runtime.celery_config import CELERY_CONFIG
 
-    assert CELERY_CONFIG["imports"] == ("kedro_mlops.task_preload",)
+    assert CELERY_CONFIG["imports"] == ("kedro_mlops.runtime.task_preload",)
     assert {k: v for k, v in CELERY_CONFIG.items() if k != "imports"} == DEFAULT_CELERY_CONFIG
