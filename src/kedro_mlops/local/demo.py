@@ -19,13 +19,12 @@ import time
 from dataclasses import dataclass, field
 
 from kedro_mlops.local.settings import Settings
+from kedro_mlops.runtime.promotion import CHAMPION, DECISION_TAG
 
 TRAINING_DAG = "nyc_airbnb_training"
 SCORING_DAG = "nyc_airbnb_scoring"
 SCORING_EXPERIMENT = "nyc_airbnb_scoring"
 MODEL_NAME = "nyc_airbnb_price"
-CHAMPION = "champion"
-DECISION_TAG = "promotion.decision"
 BATCH_DAYS = 3
 BATCH_ROWS = 5000
 SCHEDULED_RUN_WAIT = 90.0
@@ -143,6 +142,7 @@ def run_demo(settings: Settings) -> DemoResult:
 
     from kedro_mlops.local.airflow_client import AirflowClient
     from kedro_mlops.local.stack import start_services
+    from kedro_mlops.runtime.model_alias import version_for_alias
 
     _say("starting the services (PostgreSQL, S3, MLflow, Airflow)")
     start_services(settings, airflow=True)
@@ -165,7 +165,7 @@ def run_demo(settings: Settings) -> DemoResult:
             )
         # the gate's sentence; versions gated before it wrote one keep the reason as a tag
         reason = version.description or version.tags.get("promotion.reason", "")
-        champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+        champion = version_for_alias(MODEL_NAME, CHAMPION, client)
         _say(f"promotion gate: {MODEL_NAME} version {version.version} -> {decision} ({reason})")
         _say(f"@{CHAMPION} is version {champion.version}")
 

@@ -14,7 +14,7 @@ from kedro.io import DataCatalog
 from kedro_mlops.plan.run_catalog import RunScopedCatalog
 from kedro_mlops.runtime.datasets import RunScopedDataset
 
-STARTER = Path(__file__).parents[1] / "fixtures" / "starter_project"
+STARTER = Path(__file__).parents[2] / "fixtures" / "starter_project"
 
 
 def starter_catalog() -> DataCatalog:

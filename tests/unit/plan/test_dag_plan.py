@@ -20,9 +20,10 @@ from kedro_mlops.plan.dag_plan import (
 from kedro_mlops.read.errors import MemoryDatasetBetweenTasks
 from kedro_mlops.render.dag_files import load_plans
 
-REPO = Path(__file__).parents[2]
+REPO = Path(__file__).parents[3]
 TINY = REPO / "tests" / "fixtures" / "tiny_project"
 STARTER = REPO / "tests" / "fixtures" / "starter_project"
+MODULAR = REPO / "tests" / "fixtures" / "modular_project"
 NYC = REPO / "kedro_project"
 
 
@@ -103,6 +104,31 @@ def test_starter_project_plan_persists_memory_datasets_and_remaps_relative_paths
     remapped = next(d for d in plan.datasets if d.name == "report")
     assert remapped.location("s3://b/runs/starter/r1") == \
         "s3://b/runs/starter/r1/data/08_reporting/report.pkl"
+
+
+def test_modular_project_plan_groups_each_namespace_and_persists_what_passes_in_memory():
+    """__default__ of a project without kedro-mlflow or conf/local, read in conf/staging: one
+    modular pipeline reused per region (namespaces north/south), unnamed and dotted nodes."""
+    (plan,) = load_plans(MODULAR, ["__default__"], env="staging").values()
+    assert plan.dag_id == "demand" and not plan.is_ml and plan.tail == [] and not plan.params
+    assert plan.groups == ["north", "south"]
+    assert node_edges(plan) == pipeline_edges(MODULAR, "__default__")
+    tasks = {t.node_name: (t.task_id, t.group) for t in plan.tasks}
+    assert tasks["north.fit-trend"] == ("fit-trend", "north")
+    assert tasks["south.score.in-sample"] == ("score.in-sample", "south")
+    assert tasks["add-calendar.v2"] == ("add-calendar.v2", None)
+    # Kedro names an unnamed node <function>__<hash>: kept as it is, outside any group
+    (unnamed,) = [name for name in tasks if name.startswith("clean_sales__")]
+    assert tasks[unnamed] == (unnamed, None)
+    memory = {f"{region}.{name}" for region in ("north", "south")
+              for name in ("region_sales", "trend", "metrics")} | {"sales_features"}
+    assert placements(plan) == {
+        "sales": (STAYS, None),
+        "clean_sales": (REMAPPED, "data/02_intermediate/clean_sales.parquet"),
+        # conf/staging's catalog moves the summary into a folder of its own
+        "summary": (REMAPPED, "data/08_reporting/staging/summary.csv"),
+        **{name: (PERSISTED, name) for name in memory},
+    }
 
 
 def test_nyc_airbnb_plans_move_nothing_and_keep_the_gate_and_the_fan_out():

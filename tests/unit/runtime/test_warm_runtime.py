@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kedro_mlops.runtime.warm_runtime import catalog_dataset_types, configured_projects
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 NYC = REPO / "kedro_project"
 TINY = REPO / "tests" / "fixtures" / "tiny_project"
 

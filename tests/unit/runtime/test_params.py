@@ -1,4 +1,5 @@
-"""Trigger params cannot choose where a DAG run reads or writes (kedro_mlops.runtime.params).
+"""Trigger params as Kedro runtime params, and the checks they pass first
+(kedro_mlops.runtime.params): they cannot choose where a DAG run reads or writes.
 
 The check runs in the first task, before any Kedro session, MLflow run or data exists, so these
 tests call the real ``validate_params`` on a call that has nowhere to write.
@@ -11,11 +12,16 @@ from pathlib import Path
 import pytest
 
 from kedro_mlops.config import KedroProject
-from kedro_mlops.runtime.params import InvalidRunParams
+from kedro_mlops.runtime.params import (
+    InvalidRunParams,
+    check_param_paths,
+    kedro_runtime_params,
+    unknown_params,
+)
 from kedro_mlops.runtime.session import DagRunCall, validate_params
 
 PROJECT = KedroProject(package_name="nyc_airbnb",
-                       project_path=str(Path(__file__).parents[2] / "kedro_project"))
+                       project_path=str(Path(__file__).parents[3] / "kedro_project"))
 
 
 def _call(params=None, runtime_params=None, declared=()) -> DagRunCall:
@@ -66,3 +72,27 @@ def test_plain_values_and_run_notes_pass():
     validate_params(_call(params, runtime_params={"batch_date": "2026-11-27",
                                                   "mlflow_experiment": "nyc_airbnb_scoring"},
                           declared=params))
+
+
+# --- trigger params as Kedro runtime params ----------------------------------------------------
+
+
+def test_dotted_trigger_params_become_nested_runtime_params():
+    assert kedro_runtime_params({"model.max_depth": 4, "model.lr": 0.1, "batch_date": "d",
+                                 "a.b.c": True}) == {
+        "model": {"max_depth": 4, "lr": 0.1}, "batch_date": "d", "a": {"b": {"c": True}}}
+
+
+def test_run_annotations_never_reach_kedro():
+    assert kedro_runtime_params({"run_note": "why", "force_promotion": True, "x": 1}) == {"x": 1}
+
+
+def test_unknown_params_names_keys_absent_at_any_level():
+    known = {"model": {"max_depth": 3}, "batch_parts": 2, "leaf": 1}
+    assert unknown_params(["model.max_depth", "batch_parts"], known) == []
+    assert unknown_params(["model.depth", "nope", "leaf.below", "batch_parts"], known) == [
+        "leaf.below", "model.depth", "nope"]
+
+
+def test_a_plain_relative_value_is_accepted():
+    check_param_paths({"batch_date": "2026-11-27", "part": "ds=1/x"}, {"batch_parts": 2})
