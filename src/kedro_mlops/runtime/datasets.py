@@ -1,4 +1,4 @@
-"""The dataset a MemoryDataset becomes when it crosses a task boundary (see ``plan``).
+"""The dataset a MemoryDataset becomes when it crosses a task boundary (see ``kedro_mlops.plan.dag_plan``).
 
 What a node returns is only known when it returns, so the format is chosen at save time: a
 pandas DataFrame is written as Parquet (typed, compact, readable by any tool), anything else as a

@@ -1,6 +1,6 @@
 """Airflow operators that run a Kedro project's nodes (the cheap half, imported by DAG files).
 
-Rendering (``render.py``) turns each Kedro node into one ``KedroNodeOperator``; what a task does
+Rendering (``kedro_mlops.render``) turns each Kedro node into one ``KedroNodeOperator``; what a task does
 when it runs lives in ``session``, ``mlflow_run``, ``node_run``, ``model_alias``,
 ``model_registry`` and ``promotion``, each imported only then.
 """
