@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 # Local-stack dev credentials: accepted by any key by the local S3 servers. Not secrets.
 DEV_AWS_ACCESS_KEY_ID = "mlops-dev"

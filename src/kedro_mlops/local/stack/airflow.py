@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
     from .process import ServiceSpec
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[4]
 AIRFLOW_CFG = REPO_ROOT / "airflow.cfg"
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "127.0.0.1"
