@@ -1,4 +1,6 @@
-"""Where a Kedro project lives and how a task addresses it: cheap to import from a DAG file."""
+"""The one typed config that DAG files and tasks share: where the Kedro project lives
+(``KedroProject``, written into every DAG file) and where a DAG run's data lives (``run_data_root``,
+``lake_root``, from the environment). Cheap to import from a DAG file: no Kedro, no MLflow."""
 
 from __future__ import annotations
 
