@@ -18,7 +18,7 @@ TEST_WORKERS ?= 2
 .PHONY: demo test test-unit test-e2e install up stop status dags lint benchmark bench audit
 
 demo: install  ## install, start the stack, train + register + score, print the URLs
-	$(UV) run --frozen python -m kedro_mlops.stack demo
+	$(UV) run --frozen python -m kedro_mlops.local.stack demo
 
 test: install  ## the whole test suite (lint, unit, DAG integrity, end to end against real services)
 	$(UV) run --frozen ruff check src tests kedro_project
@@ -34,13 +34,13 @@ $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv==$(UV_VERSION)
 
 up: install  ## start the services only
-	$(UV) run --frozen python -m kedro_mlops.stack up
+	$(UV) run --frozen python -m kedro_mlops.local.stack up
 
 stop:
-	$(UV) run --frozen python -m kedro_mlops.stack stop
+	$(UV) run --frozen python -m kedro_mlops.local.stack stop
 
 status:
-	$(UV) run --frozen python -m kedro_mlops.stack status
+	$(UV) run --frozen python -m kedro_mlops.local.stack status
 
 dags: install  ## regenerate dags/ from the Kedro pipelines (never edit dags/ by hand)
 	$(UV) run --frozen kedro-mlops-render --project kedro_project --pipelines training,scoring --target dags

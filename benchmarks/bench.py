@@ -112,18 +112,18 @@ def bench_stack(state: Path, executor: str = "local") -> Iterator[tuple[Any, Any
     ``MLOPS_BENCH_CELERY_BROKER_URL``, a database of its own, flushed at both ends), as in
     tests/e2e/test_celery.py and docker-compose.yml.
     """
-    from kedro_mlops.airflow_client import AirflowClient
-    from kedro_mlops.render import render
-    from kedro_mlops.settings import Settings
-    from kedro_mlops.stack import (
+    from kedro_mlops.local.airflow_client import AirflowClient
+    from kedro_mlops.render.dag_files import render
+    from kedro_mlops.local.settings import Settings
+    from kedro_mlops.local.stack import (
         ProcessComponent,
         core_components,
         free_port,
         start_services,
         stop_services,
     )
-    from kedro_mlops.stack.airflow import service_specs
-    from kedro_mlops.stack.postgres import drop_databases
+    from kedro_mlops.local.stack.airflow import service_specs
+    from kedro_mlops.local.stack.postgres import drop_databases
 
     suffix = secrets.token_hex(4)
     settings = Settings.from_env(
@@ -154,8 +154,8 @@ def bench_stack(state: Path, executor: str = "local") -> Iterator[tuple[Any, Any
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor", "AIRFLOW__CELERY__BROKER_URL": CELERY_BROKER}
     specs = service_specs(settings, dags_folder=dags, overrides=overrides)
     if executor == "celery":
-        from kedro_mlops.stack import ServiceSpec
-        from kedro_mlops.stack.airflow import celery_worker_argv
+        from kedro_mlops.local.stack import ServiceSpec
+        from kedro_mlops.local.stack.airflow import celery_worker_argv
 
         flush_celery_broker()
         specs += [ServiceSpec(
@@ -377,7 +377,7 @@ def kedro_run(args: list[str], data_root: Path, params: dict | None = None) -> f
         [str(Path(sys.executable).with_name("kedro")), "run", *args,
          "--params", ",".join(f"{k}={v}" for k, v in params.items())],
         cwd=PROJECT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "KEDRO_LOGGING_CONFIG": str(REPO / "src/kedro_mlops/task_logging.yml")},
+        env={**os.environ, "KEDRO_LOGGING_CONFIG": str(REPO / "src/kedro_mlops/runtime/task_logging.yml")},
     )
     return time.monotonic() - started
 

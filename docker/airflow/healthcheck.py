@@ -7,7 +7,7 @@
                                                 # the Celery worker answers a ping (default node
                                                 # celery@<hostname>, Airflow's default name)
 
-Exit code 0 = healthy. The same checks as the local stack's (kedro_mlops.stack.airflow), and
+Exit code 0 = healthy. The same checks as the local stack's (kedro_mlops.local.stack.airflow), and
 cheap: no Airflow import (an `airflow jobs check` costs ~3 s of CPU per call, every interval, per
 container). Reads the container's environment: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN,
 AIRFLOW__API__PORT, AIRFLOW__CELERY__BROKER_URL.
@@ -21,7 +21,7 @@ import socket
 import sys
 from datetime import UTC, datetime, timedelta
 
-from kedro_mlops.stack.airflow import JOB_HEALTH_THRESHOLD, JOB_TYPES, api_server_health, libpq_url
+from kedro_mlops.local.stack.airflow import JOB_HEALTH_THRESHOLD, JOB_TYPES, api_server_health, libpq_url
 
 JOBS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 

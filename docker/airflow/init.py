@@ -1,7 +1,7 @@
 """One-shot `airflow-init` service of docker-compose.yml: database schema and admin user.
 
 1. ``airflow db migrate`` (creates or upgrades the schema, with the auth manager's tables;
-   idempotent), the local stack's init step (kedro_mlops.stack.airflow.run_init_steps).
+   idempotent), the local stack's init step (kedro_mlops.local.stack.airflow.run_init_steps).
 2. The admin user, password from AIRFLOW_ADMIN_PASSWORD (.env), set again on every
    ``docker compose up`` (changing it in .env and running ``up -d`` changes it):
    - FabAuthManager (docker-compose.yml): the FAB user ``admin`` with role ``Admin``, created
@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from kedro_mlops.stack.airflow import ADMIN_USER, run_init_steps
+from kedro_mlops.local.stack.airflow import ADMIN_USER, run_init_steps
 
 # FAB needs an e-mail per user; nothing is sent to it.
 ADMIN_EMAIL = "admin@example.invalid"

@@ -5,7 +5,7 @@ package of the dev dependencies) must accept the file with a generated test .env
 it, naming the variable, when a secret is missing. The resolved configuration is then checked: health checks,
 dependency conditions, pinned images, named volumes, no default passwords, and the environment
 given to Airflow and MLflow against what the local stack gives them
-(kedro_mlops.settings / kedro_mlops.stack.airflow / kedro_mlops.stack.mlflow_server).
+(kedro_mlops.local.settings / kedro_mlops.local.stack.airflow / kedro_mlops.local.stack.mlflow_server).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from kedro_mlops.settings import Settings
-from kedro_mlops.stack.airflow import airflow_env
-from kedro_mlops.stack.mlflow_server import mlflow_argv, mlflow_env
+from kedro_mlops.local.settings import Settings
+from kedro_mlops.local.stack.airflow import airflow_env
+from kedro_mlops.local.stack.mlflow_server import mlflow_argv, mlflow_env
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -534,7 +534,7 @@ def test_flower_refuses_anonymous_requests_and_serves_its_health_check(tmp_path)
     import urllib.error
     import urllib.request
 
-    from kedro_mlops.stack import free_port
+    from kedro_mlops.local.stack import free_port
 
     port = free_port()
     password = secrets.token_hex(12)

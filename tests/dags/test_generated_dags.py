@@ -8,7 +8,7 @@ import pytest
 import yaml
 from dag_helpers import CONTROL_TASKS, dag_edges, pipeline_edges
 
-from kedro_mlops.render import check
+from kedro_mlops.render.dag_files import check
 
 REPO = Path(__file__).parents[2]
 DAGS = REPO / "dags"

@@ -11,7 +11,8 @@ import pytest
 import yaml
 from dag_helpers import CONTROL_TASKS, dag_edges, load_dag, pipeline_edges
 
-from kedro_mlops.render import MemoryDatasetBetweenTasks, render
+from kedro_mlops.read.errors import MemoryDatasetBetweenTasks
+from kedro_mlops.render.dag_files import render
 
 TINY = Path(__file__).parents[1] / "fixtures" / "tiny_project"
 

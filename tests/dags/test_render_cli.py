@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from dag_helpers import CONTROL_TASKS, dag_edges, load_dag, pipeline_edges
 
-from kedro_mlops.render import check, dag_file_name, render
+from kedro_mlops.render.dag_files import check, dag_file_name, render
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 STARTER = FIXTURES / "starter_project"
@@ -292,7 +292,7 @@ def test_help_describes_every_option():
                    "--check", "--verbose"):
         assert option in result.stdout
     assert "__default__" in result.stdout and "Exit status" in result.stdout
-    from kedro_mlops.render import _parser
+    from kedro_mlops.render.cli import _parser
 
     for action in _parser()._actions:
         assert action.help, f"{action.option_strings} has no help"
@@ -384,7 +384,7 @@ def test_kedro_mlops_render_bad_input_is_one_line_and_status_2(tiny, where, args
 
 
 def test_kedro_mlops_render_help_describes_every_option_but_project(tiny):
-    from kedro_mlops.render import OPTIONS
+    from kedro_mlops.render.cli import OPTIONS
 
     result = run_in(tiny, KEDRO, "mlops", "render", "--help")
     assert result.returncode == 0, result.stderr

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from kedro_mlops.settings import Settings
-from kedro_mlops.stack import ProcessComponent, core_components, start_services, stop_services
-from kedro_mlops.stack.airflow import service_specs
-from kedro_mlops.stack.postgres import drop_databases
+from kedro_mlops.local.settings import Settings
+from kedro_mlops.local.stack import ProcessComponent, core_components, start_services, stop_services
+from kedro_mlops.local.stack.airflow import service_specs
+from kedro_mlops.local.stack.postgres import drop_databases
 
 
 @contextmanager

@@ -17,9 +17,9 @@ import time
 
 import pytest
 
-from kedro_mlops.settings import Settings
-from kedro_mlops.stack import free_port, start_services, stop_services
-from kedro_mlops.stack.postgres import drop_databases, server_answers
+from kedro_mlops.local.settings import Settings
+from kedro_mlops.local.stack import free_port, start_services, stop_services
+from kedro_mlops.local.stack.postgres import drop_databases, server_answers
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")

@@ -20,9 +20,9 @@ def register_and_gate(mlflow_client, run, runs_root: Path, dag_id: str, force: b
     import mlflow
     import pytest
 
-    from kedro_mlops.execution import DagRunCall
-    from kedro_mlops.project import KedroProject
-    from kedro_mlops.promotion import evaluate_and_promote
+    from kedro_mlops.config import KedroProject
+    from kedro_mlops.runtime.promotion import evaluate_and_promote
+    from kedro_mlops.runtime.session import DagRunCall
 
     (model,) = mlflow_client.search_logged_models(
         [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from kedro_mlops.airflow_client import AirflowClient, DagRunFailed
-from kedro_mlops.render import render
-from kedro_mlops.stack.s3 import s3_client
+from kedro_mlops.local.airflow_client import AirflowClient, DagRunFailed
+from kedro_mlops.local.stack.s3 import s3_client
+from kedro_mlops.render.dag_files import render
 
 from .airflow_stack import running_airflow_stack
 from .conftest import make_test_settings
@@ -540,7 +540,7 @@ def test_scoring_scores_dated_batches_on_its_schedule_and_in_a_backfill(airflow_
 
     # lineage of a backfilled day: both runs link to their Airflow DAG runs, the training run
     # carries the hash of the file it was trained on
-    from kedro_mlops.cli.lineage import lineage
+    from kedro_mlops.local.cli.lineage import lineage
 
     (chain,) = lineage(f"s3://{settings.bucket}", "2026-11-02")["chains"]
     scoring, training = chain["scoring_run"], chain["training_run"]

@@ -2,7 +2,7 @@
 
 Declared params (the trigger form) are checked by Airflow against their JSON schema when a run
 is created, for the UI's form and the REST API alike: a bad value is an HTTP 400 naming the param
-and no DAG run exists. Anything else is checked by the DAG's first task (kedro_mlops.execution),
+and no DAG run exists. Anything else is checked by the DAG's first task (kedro_mlops.runtime.session),
 which fails at once, before any MLflow run or data exists.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from kedro_mlops.airflow_client import AirflowError, DagRunFailed
-from kedro_mlops.dag_run_tracking import find_run
-from kedro_mlops.render import render
-from kedro_mlops.stack.s3 import s3_client
+from kedro_mlops.local.airflow_client import AirflowError, DagRunFailed
+from kedro_mlops.local.stack.s3 import s3_client
+from kedro_mlops.render.dag_files import render
+from kedro_mlops.runtime.dag_run_tracking import find_run
 
 from .airflow_stack import running_airflow_stack
 from .conftest import make_test_settings
@@ -29,7 +29,7 @@ SCORING = "nyc_airbnb_scoring"
 def airflow_stack(tmp_path_factory, system_postgres):
     """Both NYC DAGs; the training DAG runs only when triggered, the scoring DAG stays paused
     (its daily run would start on unpausing and is not what these tests look at)."""
-    from kedro_mlops.airflow_client import AirflowClient
+    from kedro_mlops.local.airflow_client import AirflowClient
 
     state = tmp_path_factory.mktemp("bad-params-stack")
     settings = make_test_settings(state, postgres_url=system_postgres)

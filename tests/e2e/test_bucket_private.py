@@ -1,6 +1,6 @@
 """The local stack's S3 server (localbucket, its default) keeps the bucket private.
 
-Started as the stack starts it (kedro_mlops.stack.s3.S3Component, a separate process on a free
+Started as the stack starts it (kedro_mlops.local.stack.s3.S3Component, a separate process on a free
 port). The stack's own clients, which sign with its key pair (boto3, s3fs, presigned URLs), work;
 an unsigned request (urllib, as curl or a browser would send it) or a wrong key is refused.
 """
@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from kedro_mlops.stack.s3 import S3Component, s3_client
+from kedro_mlops.local.stack.s3 import S3Component, s3_client
 
 from .conftest import make_test_settings
 

@@ -29,17 +29,17 @@ from pathlib import Path
 
 import pytest
 
-from kedro_mlops.airflow_client import AirflowClient
-from kedro_mlops.render import render
-from kedro_mlops.stack import (
+from kedro_mlops.local.airflow_client import AirflowClient
+from kedro_mlops.local.stack import (
     ProcessComponent,
     ServiceSpec,
     core_components,
     start_services,
     stop_services,
 )
-from kedro_mlops.stack.airflow import celery_worker_argv, service_specs
-from kedro_mlops.stack.postgres import drop_databases
+from kedro_mlops.local.stack.airflow import celery_worker_argv, service_specs
+from kedro_mlops.local.stack.postgres import drop_databases
+from kedro_mlops.render.dag_files import render
 
 from .conftest import make_test_settings
 from .mlflow_queries import model_versions, runs_of_dag_run
@@ -231,7 +231,7 @@ def test_training_dag_runs_on_both_celery_workers(celery_stack):
     tis = airflow.task_instances("tiny_training", run.run_id)
     assert tis and all(ti.state == "success" for ti in tis), [(t.task_id, t.state) for t in tis]
     assert all(ti.try_number == 1 for ti in tis)
-    # each worker imported Kedro (kedro_mlops.task_preload) before its pool forked
+    # each worker imported Kedro (kedro_mlops.runtime.task_preload) before its pool forked
     for ti in tis:
         task_log = airflow.task_log("tiny_training", run.run_id, ti.task_id, 1)
         assert "Task runtime: warm (Kedro preloaded by the executor worker)" in task_log, \

@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kedro_mlops.airflow_client import AirflowClient, AirflowError
-from kedro_mlops.stack import free_port
-from kedro_mlops.stack.airflow import (
+from kedro_mlops.local.airflow_client import AirflowClient, AirflowError
+from kedro_mlops.local.stack import free_port
+from kedro_mlops.local.stack.airflow import (
     airflow_env,
     airflow_executable,
     api_url,

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from kedro_mlops.stack import ProcessComponent, start_services, stop_services
-from kedro_mlops.stack.mlflow_server import mlflow_argv, mlflow_spec
-from kedro_mlops.stack.postgres import drop_databases
-from kedro_mlops.stack.s3 import S3Component
+from kedro_mlops.local.stack import ProcessComponent, start_services, stop_services
+from kedro_mlops.local.stack.mlflow_server import mlflow_argv, mlflow_spec
+from kedro_mlops.local.stack.postgres import drop_databases
+from kedro_mlops.local.stack.s3 import S3Component
 
 from .conftest import make_test_settings
 
@@ -113,7 +113,7 @@ def test_the_service_account_does_what_a_training_dag_does(auth_mlflow, monkeypa
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["report.txt"]
     assert client.get_model_version_by_alias("svc_model", "champion").version == version.version
     # the artifact is in the bucket, under the server's artifacts destination
-    from kedro_mlops.stack.s3 import s3_client
+    from kedro_mlops.local.stack.s3 import s3_client
 
     keys = [o["Key"] for o in s3_client(settings).list_objects_v2(
         Bucket=settings.bucket)["Contents"]]

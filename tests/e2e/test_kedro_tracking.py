@@ -17,7 +17,7 @@ import pandas as pd
 import psycopg2
 import pytest
 
-from kedro_mlops.stack.s3 import s3_client
+from kedro_mlops.local.stack.s3 import s3_client
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,8 @@ from enum import Enum
 
 import pytest
 
-from kedro_mlops.dag_run_tracking import find_or_create_run
-from kedro_mlops.mlflow_sweep import close_abandoned_runs
+from kedro_mlops.runtime.dag_run_tracking import find_or_create_run
+from kedro_mlops.runtime.mlflow_sweep import close_abandoned_runs
 
 pytestmark = pytest.mark.e2e
 

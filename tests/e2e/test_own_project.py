@@ -23,9 +23,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kedro_mlops.airflow_client import AirflowClient
-from kedro_mlops.render import render
-from kedro_mlops.stack.s3 import s3_client
+from kedro_mlops.local.airflow_client import AirflowClient
+from kedro_mlops.local.stack.s3 import s3_client
+from kedro_mlops.render.dag_files import render
 
 from .airflow_stack import running_airflow_stack
 from .conftest import make_test_settings

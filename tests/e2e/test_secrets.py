@@ -30,11 +30,11 @@ from urllib.parse import quote
 
 import pytest
 
-from kedro_mlops.airflow_client import AirflowClient
-from kedro_mlops.render import render
-from kedro_mlops.stack import ProcessComponent, core_components, start_services, stop_services
-from kedro_mlops.stack.airflow import PASSWORDS_FILE, SECRETS_FILE, service_specs
-from kedro_mlops.stack.postgres import drop_databases
+from kedro_mlops.local.airflow_client import AirflowClient
+from kedro_mlops.local.stack import ProcessComponent, core_components, start_services, stop_services
+from kedro_mlops.local.stack.airflow import PASSWORDS_FILE, SECRETS_FILE, service_specs
+from kedro_mlops.local.stack.postgres import drop_databases
+from kedro_mlops.render.dag_files import render
 
 from .conftest import make_test_settings
 

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from nyc_airbnb.validation import MODEL_INPUT_COLUMNS
 
-from kedro_mlops.stack import free_port
+from kedro_mlops.local.stack import free_port
 
 from .gate import register_and_gate
 from .test_kedro_tracking import EXPERIMENT, MODEL, PROJECT, kedro_run

@@ -12,8 +12,8 @@ import psutil
 import psycopg2
 import pytest
 
-from kedro_mlops.settings import Settings
-from kedro_mlops.stack import (
+from kedro_mlops.local.settings import Settings
+from kedro_mlops.local.stack import (
     EXTERNAL,
     RUNNING,
     STALE,
@@ -26,14 +26,14 @@ from kedro_mlops.stack import (
     start_services,
     stop_services,
 )
-from kedro_mlops.stack.mlflow_server import MlflowComponent
-from kedro_mlops.stack.postgres import (
+from kedro_mlops.local.stack.mlflow_server import MlflowComponent
+from kedro_mlops.local.stack.postgres import (
     EMBEDDED_USER,
     PostgresComponent,
     drop_databases,
     ensure_databases,
 )
-from kedro_mlops.stack.s3 import S3Component, s3_client
+from kedro_mlops.local.stack.s3 import S3Component, s3_client
 
 from .conftest import make_test_settings
 
@@ -221,7 +221,7 @@ def test_embedded_postgres_starts_persists_and_stops(tmp_path):
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, **settings.to_environ()}
-    return subprocess.run([sys.executable, "-m", "kedro_mlops.stack", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "kedro_mlops.local.stack", *args], env=env,
                           capture_output=True, text=True, timeout=180, check=False)
 
 

@@ -23,8 +23,8 @@ from e2e.airflow_stack import running_airflow_stack
 from e2e.conftest import make_test_settings, system_postgres  # noqa: F401 - shared fixture
 from e2e.fault_switch import stack_env
 
-from kedro_mlops.airflow_client import AirflowClient
-from kedro_mlops.render import render
+from kedro_mlops.local.airflow_client import AirflowClient
+from kedro_mlops.render.dag_files import render
 
 TINY = Path(__file__).parents[1] / "fixtures" / "tiny_project"
 DAG_ID = "tiny_training"
@@ -54,7 +54,7 @@ class FaultStack:
 
     def kill(self, service: str) -> int:
         """SIGKILL the service's whole process group (its children with it); the dead pid."""
-        from kedro_mlops.stack.process import _wait_group_gone
+        from kedro_mlops.local.stack.process import _wait_group_gone
 
         pid = self.pid(service)
         os.killpg(pid, signal.SIGKILL)  # each service leads its own process group

@@ -17,7 +17,7 @@ import pytest
 from e2e.fault_switch import arm, fired, hung_pid, release
 from e2e.mlflow_queries import model_versions, runs_of_dag_run
 
-from kedro_mlops.stack.s3 import s3_client
+from kedro_mlops.local.stack.s3 import s3_client
 
 from .conftest import DAG_ID, HEARTBEAT_TIMEOUT, ORPHAN_CHECK_INTERVAL, wait_until
 
@@ -186,7 +186,7 @@ def test_s3_stopped_while_a_task_writes_then_started_again(fault_stack, record_f
 
 def test_mlflow_database_connections_cut_and_server_restarted_mid_run(fault_stack,
                                                                      record_fault):
-    from kedro_mlops.stack.postgres import _connect
+    from kedro_mlops.local.stack.postgres import _connect
 
     row = record_fault("mlflow DB connections terminated, MLflow restarted")
     stack, run_id, target = fault_stack, "manual__mlflow_db_cut", 8.0

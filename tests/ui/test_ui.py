@@ -23,8 +23,8 @@ from e2e.mlflow_queries import model_versions, runs_of_dag_run
 from e2e.test_airflow_dags import MODEL, NYC, SCORING, SCORING_EXPERIMENT
 from playwright.sync_api import expect
 
-from kedro_mlops.airflow_client import AirflowClient, DagRun
-from kedro_mlops.stack.airflow import admin_credentials
+from kedro_mlops.local.airflow_client import AirflowClient, DagRun
+from kedro_mlops.local.stack.airflow import admin_credentials
 
 from .conftest import new_context
 

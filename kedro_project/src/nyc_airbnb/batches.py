@@ -36,7 +36,7 @@ CLI::
 
 S3 is reached as the Kedro catalog reaches it: s3fs / botocore read the standard environment
 (``AWS_ENDPOINT_URL`` or ``AWS_ENDPOINT_URL_S3``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
-``AWS_DEFAULT_REGION``), which ``python -m kedro_mlops.stack env`` prints for the local stack.
+``AWS_DEFAULT_REGION``), which ``python -m kedro_mlops.local.stack env`` prints for the local stack.
 """
 
 from __future__ import annotations

@@ -1,0 +1,5 @@
+import sys
+
+from kedro_mlops.render.cli import module_main
+
+sys.exit(module_main())

@@ -1,0 +1,49 @@
+"""A task's catalog at run time: the datasets the plan moves are re-created under the DAG run's
+data root, the others are left as the catalog made them (end to end: tests/e2e/test_own_project.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from kedro.framework.startup import bootstrap_project
+from kedro.io import DataCatalog
+
+from kedro_mlops.plan.run_catalog import RunScopedCatalog
+from kedro_mlops.runtime.datasets import RunScopedDataset
+
+STARTER = Path(__file__).parents[2] / "fixtures" / "starter_project"
+
+
+def starter_catalog() -> DataCatalog:
+    """The starter's catalog with its relative paths made absolute, as Kedro's context does."""
+    config = yaml.safe_load((STARTER / "conf/base/catalog.yml").read_text())
+    for entry in config.values():
+        entry["filepath"] = str(STARTER / entry["filepath"])
+    return DataCatalog.from_config(config)
+
+
+def test_moved_datasets_live_under_the_run_data_root(tmp_path):
+    bootstrap_project(STARTER)
+    catalog = starter_catalog()
+    data_root = str(tmp_path / "runs" / "starter" / "run_1")
+    RunScopedCatalog("__default__", str(STARTER), data_root).after_catalog_created(catalog)
+
+    remapped = catalog.get("model_input_table")
+    assert type(remapped).__name__ == "PickleDataset"  # the catalog's type, moved
+    assert str(remapped._filepath) == f"{data_root}/data/03_primary/model_input_table.pkl"
+    persisted = catalog.get("data_science.X_train")
+    assert isinstance(persisted, RunScopedDataset)
+    # raw inputs are read where the catalog says
+    assert str(catalog.get("companies")._filepath) == str(STARTER / "data/01_raw/companies.csv")
+
+    frame = pd.DataFrame({"engines": [1, 2]})
+    catalog.save("model_input_table", frame)
+    catalog.save("data_science.X_train", frame)
+    written = sorted(str(p.relative_to(data_root)) for p in Path(data_root).rglob("*")
+                     if p.is_file())
+    assert written == ["data/03_primary/model_input_table.pkl", "data_science.X_train.parquet"]
+    assert not (STARTER / "data" / "03_primary").exists()
+    pd.testing.assert_frame_equal(catalog.load("data_science.X_train"), frame)

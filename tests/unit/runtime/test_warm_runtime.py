@@ -1,0 +1,90 @@
+"""The warm task runtime: what an executor worker imports before it forks tasks, and what not."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from kedro_mlops.runtime.warm_runtime import catalog_dataset_types, configured_projects
+
+REPO = Path(__file__).resolve().parents[3]
+NYC = REPO / "kedro_project"
+TINY = REPO / "tests" / "fixtures" / "tiny_project"
+
+
+def test_the_catalog_types_include_the_wrapped_ones():
+    types = catalog_dataset_types(NYC)
+    assert {"pandas.ParquetDataset", "pickle.PickleDataset", "json.JSONDataset"} <= types
+    # nested under kedro-mlflow's MlflowArtifactDataset: `dataset: {type: ...}`
+    assert "matplotlib.MatplotlibDataset" in types
+    assert "kedro_mlflow.io.artifacts.MlflowArtifactDataset" in types
+
+
+def test_warm_projects_are_a_path_list():
+    assert configured_projects("") == []
+    assert configured_projects(f"{NYC}:{TINY}") == [NYC, TINY]
+
+
+PRELOAD = r"""
+import json, sys, threading
+from pathlib import Path
+import psutil
+from kedro_mlops.runtime.warm_runtime import preload
+report = preload([Path(p) for p in sys.argv[1:]])
+print(json.dumps({
+    "report": report,
+    "threads": [t.name for t in threading.enumerate()],
+    "connections": len(psutil.Process().net_connections()),
+    "children": len(psutil.Process().children()),
+    "modules": sorted(sys.modules),
+}))
+"""
+
+
+def _preload_in_fresh_process(tmp_path: Path, *projects: Path) -> dict:
+    """Run PRELOAD in a new interpreter with a bare environment; what it reports."""
+    out = subprocess.run([sys.executable, "-c", PRELOAD, *map(str, projects)],
+                         capture_output=True, text=True, check=True, cwd=tmp_path,
+                         env={"DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
+                              "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                              "AIRFLOW_HOME": str(tmp_path / "airflow")})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_preload_imports_the_project_and_opens_nothing_that_a_fork_would_share(tmp_path):
+    result = _preload_in_fresh_process(tmp_path, NYC, TINY)
+    modules = set(result["modules"])
+    # the libraries every task needs
+    assert {"kedro.framework.session", "kedro_mlflow.framework.hooks.mlflow_hook",
+            "mlflow.pyfunc", "pandas", "sklearn", "kedro_mlops.runtime.session",
+            "airflow.dag_processing.dagbag"} <= modules
+    # both projects' node code (through their pipeline registries) and their dataset classes
+    assert {"nyc_airbnb.pipelines.training.nodes", "nyc_airbnb.pipelines.scoring.nodes",
+            "tiny.nodes", "kedro_datasets.pandas.parquet_dataset",
+            "kedro_datasets.matplotlib.matplotlib_dataset"} <= modules
+    assert result["report"]["project_items"] > 10
+    # imports only: no thread, connection or process would be inherited by a fork
+    assert result["threads"] == ["MainThread"]
+    assert result["connections"] == 0
+    assert result["children"] == 0
+
+
+def test_a_broken_project_does_not_stop_the_worker(tmp_path):
+    broken = tmp_path / "broken"
+    (broken / "conf" / "base").mkdir(parents=True)
+    (broken / "conf" / "base" / "catalog.yml").write_text("a: [unclosed\n")
+    (broken / "pyproject.toml").write_text("[tool.kedro]\npackage_name = 'nope'\n"
+                                           "project_name = 'nope'\nkedro_init_version = '1.7.0'\n")
+    result = _preload_in_fresh_process(tmp_path, broken, TINY)
+    assert "tiny.nodes" in result["modules"]  # the next project was still warmed
+
+
+def test_celery_workers_import_the_preload_on_top_of_airflows_settings():
+    from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
+
+    from kedro_mlops.runtime.celery_config import CELERY_CONFIG
+
+    assert CELERY_CONFIG["imports"] == ("kedro_mlops.runtime.task_preload",)
+    assert {k: v for k, v in CELERY_CONFIG.items() if k != "imports"} == DEFAULT_CELERY_CONFIG
