@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from e2e.conftest import make_test_settings, system_postgres  # noqa: F401
 
-from kedro_mlops.stack.postgres import drop_databases
+from kedro_mlops.local.stack.postgres import drop_databases
 
 REPO = Path(__file__).parents[2]
 
