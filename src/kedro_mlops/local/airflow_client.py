@@ -1,8 +1,10 @@
-"""Small client for the Airflow 3 REST API (``/api/v2``), enough to drive DAGs from tests.
+"""Airflow 3 REST API (``/api/v2``) through the official ``apache-airflow-client``, with the
+few helpers our tests, demo and benchmark need on top: log in, wait for a DAG/run/backfill,
+render a task log, explain a failed run.
 
-Auth: ``POST /auth/token`` with the SimpleAuthManager user/password returns a JWT, sent as
-``Authorization: Bearer``; it is renewed once on 401 (expired) or 403 "Invalid JWT token". ``/api/v2/monitor/health`` and
-``/api/v2/version`` need no token.
+Auth: ``POST /auth/token`` (SimpleAuthManager or FAB) with the user/password returns a JWT, sent
+as ``Authorization: Bearer``; it is renewed once on 401 (expired) or 403 "Invalid JWT token".
+``/api/v2/monitor/health`` and ``/api/v2/version`` need no token.
 
     client = AirflowClient.for_local_stack(state_dir, port=8080)
     run = client.run_dag("nyc-airbnb", conf={"x": 1}, timeout=900)   # wait, unpause, trigger, poll
@@ -24,15 +26,38 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
-import httpx  # a dependency of apache-airflow-task-sdk (pinned via apache-airflow)
+import urllib3
+from airflow_client.client import (
+    ApiClient,
+    BackfillApi,
+    BackfillPostBody,
+    Configuration,
+    DAGApi,
+    DAGParsingApi,
+    DAGPatchBody,
+    DagRunApi,
+    ImportErrorApi,
+    MonitorApi,
+    TaskInstanceApi,
+    TriggerDAGRunPostBody,
+    VersionApi,
+)
+from airflow_client.client.exceptions import (
+    ApiException,
+    ForbiddenException,
+    NotFoundException,
+    UnauthorizedException,
+)
+from pydantic import BaseModel
 
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 FAILED_TI_STATES = frozenset({"failed", "upstream_failed"})
 DEFAULT_TAIL = 40
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 def _stderr(msg: str) -> None:
@@ -125,9 +150,13 @@ class AirflowClient:
         self.base_url = base_url.rstrip("/")
         self._username = username
         self._password = password
-        self._token: str | None = None
+        self._timeout = float(timeout)  # the generated methods take a StrictFloat
         self._progress = progress or (lambda _msg: None)
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self._config = Configuration(host=self.base_url)
+        self._api = ApiClient(self._config)
+        self._dags = DAGApi(self._api)
+        self._runs = DagRunApi(self._api)
+        self._tis = TaskInstanceApi(self._api)
 
     @classmethod
     def for_local_stack(
@@ -140,7 +169,7 @@ class AirflowClient:
         return cls(api_url(port), user, password, **kwargs)
 
     def close(self) -> None:
-        self._http.close()
+        self._api.rest_client.pool_manager.clear()
 
     def __enter__(self) -> Self:
         return self
@@ -150,56 +179,79 @@ class AirflowClient:
 
     # ---------------------------------------------------------------------------- plumbing
     def login(self) -> str:
-        """``POST /auth/token`` -> JWT (SimpleAuthManager; 201 on success, 401 on bad password)."""
+        """``POST /auth/token`` -> JWT (201 on success, 401 on bad password). The endpoint belongs
+        to the auth manager, not to ``/api/v2``, so the generated client has no method for it."""
+        resp = self._call(self._raw, "POST", "/auth/token", ok=(200, 201), auth=False,
+                          json={"username": self._username, "password": self._password},
+                          token=False, what=f"login as {self._username!r} at {self.base_url}")
+        self._config.access_token = resp.json()["access_token"]
+        return self._config.access_token
+
+    def _call(
+        self, fn: Callable[..., T], *args: Any, token: bool = True, what: str = "", **kwargs: Any
+    ) -> T:
+        """``fn(*args, **kwargs)``, logged in first unless ``token=False``; AirflowError for an
+        HTTP error or no answer."""
         try:
-            resp = self._http.post(
-                "/auth/token", json={"username": self._username, "password": self._password}
-            )
-        except httpx.HTTPError as exc:
-            raise AirflowError(f"login at {self.base_url}/auth/token: {exc!r}") from exc
-        if resp.status_code not in (200, 201):
-            raise AirflowError(
-                f"login as {self._username!r} at {self.base_url}/auth/token failed: "
-                f"HTTP {resp.status_code} {resp.text[:300]}"
-            )
-        self._token = resp.json()["access_token"]
-        return self._token
+            if token and self._config.access_token is None:
+                self.login()
+            try:
+                return fn(*args, _request_timeout=self._timeout, **kwargs)
+            except (UnauthorizedException, ForbiddenException) as exc:
+                # 401 "Token Expired", or 403 "Invalid JWT token" after the api-server got a new
+                # JWT secret: log in again, once.
+                if not token or (exc.status == 403 and "Invalid JWT" not in (exc.body or "")):
+                    raise
+                self.login()
+                return fn(*args, _request_timeout=self._timeout, **kwargs)
+        except ApiException as exc:
+            what = what or f"{fn.__name__}{args}"
+            raise AirflowError(f"{what} -> HTTP {exc.status}: {(exc.body or '')[:500]}") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise AirflowError(f"{what or fn.__name__}: {exc!r}") from exc
+
+    def _raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        ok: tuple[int, ...],
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        auth: bool = True,
+        _request_timeout: float,
+    ) -> urllib3.BaseHTTPResponse:
+        """A call the generated methods do not make, sent by the generated client's transport
+        (its pool, host and bearer); raises its ApiException unless the status is in ``ok``."""
+        headers = {"Accept": "application/json", **(headers or {})}
+        if json is not None:
+            headers["Content-Type"] = "application/json"
+        method, url, headers, body, _ = self._api.param_serialize(
+            method, path, query_params=list((params or {}).items()), header_params=headers,
+            body=json, auth_settings=["HTTPBearer"] if auth else [],
+        )
+        resp = self._api.call_api(method, url, headers, body, _request_timeout=_request_timeout)
+        resp.read()
+        if resp.status not in ok:
+            ApiException.from_response(http_resp=resp, body=resp.data.decode(errors="replace"),
+                                       data=None)
+        return resp.response
 
     def request(
         self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any
-    ) -> httpx.Response:
-        """Authenticated call of ``/api/v2`` + ``path``; raises AirflowError unless status in ok."""
+    ) -> urllib3.BaseHTTPResponse:
+        """Authenticated call of ``/api/v2`` + ``path`` (``params``, ``json``, ``headers``), for
+        statuses and endpoints the typed methods do not cover; raises AirflowError unless the
+        status is in ``ok``."""
         url = path if path.startswith("/auth") else f"/api/v2{path}"
-        for attempt in (1, 2):
-            if self._token is None:
-                self.login()
-            headers = {"Authorization": f"Bearer {self._token}", **kwargs.pop("headers", {})}
-            try:
-                resp = self._http.request(method, url, headers=headers, **kwargs)
-            except httpx.HTTPError as exc:
-                raise AirflowError(f"{method} {self.base_url}{url}: {exc!r}") from exc
-            stale_token = resp.status_code == 401 or (
-                resp.status_code == 403 and "Invalid JWT" in resp.text
-            )
-            if stale_token and attempt == 1:
-                # 401 "Token Expired", or 403 "Invalid JWT token" after the api-server got a
-                # new JWT secret: log in again, once.
-                self._token = None
-                kwargs["headers"] = {k: v for k, v in headers.items() if k != "Authorization"}
-                continue
-            break
-        if resp.status_code not in ok:
-            raise AirflowError(
-                f"{method} {self.base_url}{url} -> HTTP {resp.status_code}: {resp.text[:500]}"
-            )
-        return resp
+        return self._call(self._raw, method, url, ok=ok, what=f"{method} {self.base_url}{url}",
+                          **kwargs)
 
     # ---------------------------------------------------------------------------- health
     def health(self) -> dict[str, Any]:
         """``GET /api/v2/monitor/health`` (no auth): metadatabase/scheduler/triggerer/dag_processor."""
-        resp = self._http.get("/api/v2/monitor/health")
-        resp.raise_for_status()
-        return resp.json()
+        return _plain(self._call(MonitorApi(self._api).get_health, token=False))
 
     def wait_healthy(
         self,
@@ -213,8 +265,8 @@ class AirflowClient:
                 last = self.health()
                 if all((last.get(c) or {}).get("status") == "healthy" for c in components):
                     return last
-            except httpx.HTTPError as exc:
-                last = repr(exc)
+            except AirflowError as exc:
+                last = str(exc)
             time.sleep(1)
         raise AirflowTimeout(
             f"Airflow at {self.base_url} not healthy ({', '.join(components)}) "
@@ -222,18 +274,23 @@ class AirflowClient:
         )
 
     def version(self) -> str:
-        return self._http.get("/api/v2/version").json()["version"]
+        return self._call(VersionApi(self._api).get_version, token=False).version
 
     # ---------------------------------------------------------------------------- DAGs
     def get_dag(self, dag_id: str) -> dict[str, Any] | None:
         """The DAG as registered by the dag-processor, or None if not (yet) parsed."""
-        resp = self.request("GET", f"/dags/{dag_id}", ok=(200, 404))
-        return None if resp.status_code == 404 else resp.json()
+        try:
+            dag = self._call(self._dags.get_dag, dag_id)
+        except AirflowError as exc:
+            if isinstance(exc.__cause__, NotFoundException):
+                return None
+            raise
+        return _plain(dag)
 
     def import_errors(self) -> list[dict[str, Any]]:
         """Current DAG-file import errors: [{filename, bundle_name, stack_trace, timestamp}]."""
-        resp = self.request("GET", "/importErrors", params={"limit": 100})
-        return resp.json().get("import_errors", [])
+        errors = self._call(ImportErrorApi(self._api).get_import_errors, limit=100)
+        return [_plain(e) for e in errors.import_errors]
 
     def wait_for_dag(
         self,
@@ -271,17 +328,12 @@ class AirflowClient:
             time.sleep(poll)
 
     def list_dag_ids(self) -> list[str]:
-        resp = self.request("GET", "/dags", params={"limit": 100})
-        return [d["dag_id"] for d in resp.json().get("dags", [])]
+        dags = self._call(self._dags.get_dags, limit=100)
+        return [d.dag_id for d in dags.dags]
 
     def set_paused(self, dag_id: str, paused: bool) -> dict[str, Any]:
-        resp = self.request(
-            "PATCH",
-            f"/dags/{dag_id}",
-            params={"update_mask": "is_paused"},
-            json={"is_paused": paused},
-        )
-        return resp.json()
+        return _plain(self._call(self._dags.patch_dag, dag_id, DAGPatchBody(is_paused=paused),
+                                 update_mask=["is_paused"]))
 
     def unpause(self, dag_id: str) -> dict[str, Any]:
         return self.set_paused(dag_id, False)
@@ -291,7 +343,7 @@ class AirflowClient:
         dag = self.get_dag(dag_id)
         if dag is None:
             raise AirflowError(f"cannot reparse unknown DAG {dag_id!r}")
-        self.request("PUT", f"/parseDagFile/{dag['file_token']}", ok=(200, 201))
+        self._call(DAGParsingApi(self._api).reparse_dag_file, dag["file_token"])
 
     # ---------------------------------------------------------------------------- runs
     def trigger(
@@ -306,17 +358,12 @@ class AirflowClient:
         """``POST /dags/{dag_id}/dagRuns``. ``logical_date`` is required by the API but may be
         null (Airflow 3): several runs of the same DAG may then be triggered at the same time.
         A naive datetime is taken as UTC. ``run_id`` defaults to ``manual__<time>``."""
-        if isinstance(logical_date, datetime):
-            if logical_date.tzinfo is None:
-                logical_date = logical_date.replace(tzinfo=UTC)
-            logical_date = logical_date.isoformat()
-        body: dict[str, Any] = {"logical_date": logical_date, "conf": dict(conf or {})}
-        if run_id:
-            body["dag_run_id"] = run_id
-        if note:
-            body["note"] = note
-        resp = self.request("POST", f"/dags/{dag_id}/dagRuns", json=body, ok=(200,))
-        run = DagRun.from_api(resp.json())
+        if isinstance(logical_date, datetime) and logical_date.tzinfo is None:
+            logical_date = logical_date.replace(tzinfo=UTC)
+        # logical_date passed even when None: the body then carries the null the API requires
+        body = TriggerDAGRunPostBody(logical_date=logical_date, conf=dict(conf or {}),
+                                     dag_run_id=run_id or None, note=note or None)
+        run = DagRun.from_api(_plain(self._call(self._runs.trigger_dag_run, dag_id, body)))
         self._progress(f"triggered {dag_id} run {run.run_id} (state {run.state})")
         return run
 
@@ -333,17 +380,17 @@ class AirflowClient:
         """``POST /backfills``: the scheduler creates one run per schedule interval whose
         logical date falls in ``[from_date, to_date]`` (``reprocess_behavior``: none, failed or
         completed for dates that already have a run)."""
-        def iso(value: datetime | str) -> str:
-            if isinstance(value, str):
-                return value
-            return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+        def aware(value: datetime | str) -> datetime:
+            value = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
 
-        body = {"dag_id": dag_id, "from_date": iso(from_date), "to_date": iso(to_date),
-                "dag_run_conf": dict(conf or {}), "reprocess_behavior": reprocess_behavior,
-                "max_active_runs": max_active_runs}
-        backfill = self.request("POST", "/backfills", json=body, ok=(200,)).json()
-        self._progress(f"backfill {backfill['id']} of {dag_id}: {body['from_date']} .. "
-                       f"{body['to_date']}")
+        body = BackfillPostBody(dag_id=dag_id, from_date=aware(from_date), to_date=aware(to_date),
+                                dag_run_conf=dict(conf or {}),
+                                reprocess_behavior=reprocess_behavior,
+                                max_active_runs=max_active_runs)
+        backfill = _plain(self._call(BackfillApi(self._api).create_backfill, body))
+        self._progress(f"backfill {backfill['id']} of {dag_id}: {body.from_date.isoformat()} .. "
+                       f"{body.to_date.isoformat()}")
         return backfill
 
     def wait_for_backfill(
@@ -357,8 +404,8 @@ class AirflowClient:
         """
         dag_id, deadline = backfill["dag_id"], time.monotonic() + timeout
         while True:
-            state = self.request("GET", f"/backfills/{backfill['id']}").json()
-            if state.get("completed_at"):
+            state = self._call(BackfillApi(self._api).get_backfill, backfill["id"])
+            if state.completed_at:
                 break
             if time.monotonic() >= deadline:
                 raise AirflowTimeout(f"backfill {backfill['id']} of {dag_id} not complete after "
@@ -375,42 +422,47 @@ class AirflowClient:
         return runs
 
     def runs(self, dag_id: str, *, run_type: str | None = None) -> list[DagRun]:
-        params: dict[str, Any] = {"limit": 100, "order_by": "run_after"}
-        if run_type:
-            params["run_type"] = run_type
-        resp = self.request("GET", f"/dags/{dag_id}/dagRuns", params=params)
-        return [DagRun.from_api(d) for d in resp.json()["dag_runs"]]
+        runs = self._call(self._runs.get_dag_runs, dag_id, limit=100, order_by=["run_after"],
+                          run_type=[run_type] if run_type else None)
+        return [DagRun.from_api(_plain(r)) for r in runs.dag_runs]
 
     def get_run(self, dag_id: str, run_id: str) -> DagRun:
-        return DagRun.from_api(self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json())
+        return DagRun.from_api(_plain(self._call(self._runs.get_dag_run, dag_id, run_id)))
 
     def task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
         """Current try of every task instance of the run (state, try_number, hostname...)."""
-        resp = self.request(
-            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100}
-        )
-        return [TaskInstance.from_api(t) for t in resp.json()["task_instances"]]
+        tis = self._call(self._tis.get_task_instances, dag_id, run_id, limit=100)
+        return [TaskInstance.from_api(_plain(t)) for t in tis.task_instances]
 
     def task_tries(
         self, dag_id: str, run_id: str, task_id: str, map_index: int = -1
     ) -> list[TaskInstance]:
         """Every attempt of one task instance (finished tries come from the TI history)."""
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
-        path += "/tries" if map_index < 0 else f"/{map_index}/tries"
-        resp = self.request("GET", path)
-        return [TaskInstance.from_api(t) for t in resp.json()["task_instances"]]
+        if map_index < 0:
+            history = self._call(self._tis.get_task_instance_tries, dag_id, run_id, task_id)
+        else:
+            history = self._call(self._tis.get_mapped_task_instance_tries, dag_id, run_id,
+                                 task_id, map_index)
+        return [TaskInstance.from_api(_plain(t)) for t in history.task_instances]
 
     def task_log(
         self, dag_id: str, run_id: str, task_id: str, try_number: int, *, map_index: int = -1
     ) -> str:
         """Full log of one try as text (Airflow 3 returns structured records; they are
-        rendered ``timestamp level event key=value``)."""
-        resp = self.request(
-            "GET",
-            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-            params={"full_content": "true", "map_index": map_index},
-            headers={"Accept": "application/json"},
-        )
+        rendered ``timestamp level event key=value``).
+
+        Read as plain JSON: the generated ``TaskInstancesLogResponse`` keeps only ``event`` and
+        ``timestamp`` of each record (its anyOf ``content`` drops ``level``, ``logger`` and the
+        structured exception, ``error_detail``, which the failure report needs)."""
+        def log(*args: Any, **kwargs: Any) -> urllib3.BaseHTTPResponse:
+            resp = self._tis.get_log_without_preload_content(*args, **kwargs)
+            if resp.status != 200:  # raise as the preloading methods do, for _call's re-login
+                ApiException.from_response(http_resp=resp, body=resp.data.decode(errors="replace"),
+                                           data=None)
+            return resp
+
+        resp = self._call(log, dag_id, run_id, task_id, try_number, full_content=True,
+                          map_index=map_index, accept="application/json")
         return _render_log(resp.json().get("content", []))
 
     def wait_for_run(
@@ -502,6 +554,11 @@ class AirflowClient:
         self.unpause(dag_id)
         run = self.trigger(dag_id, conf, run_id=run_id, logical_date=logical_date)
         return self.wait_for_run(dag_id, run.run_id, timeout=timeout, poll=poll)
+
+
+def _plain(model: BaseModel) -> dict[str, Any]:
+    """A response model as the JSON the api-server sent (ISO strings, enum values), for ``raw``."""
+    return model.model_dump(mode="json", by_alias=True)
 
 
 def _instant(value: str) -> datetime:
