@@ -143,7 +143,8 @@ def trigger_from_form(page, screenshot, dag_id: str, values: dict[str, object]) 
 @pytest.fixture(scope="module")
 def runs(browser, airflow, airflow_login, screenshot) -> Runs:
     (baseline,) = airflow.runs(TRAINING)
-    (scoring,) = airflow.runs(SCORING, run_type="scheduled")
+    # the demo's: the earliest (past midnight UTC the schedule starts the next day's too)
+    scoring = min(airflow.runs(SCORING, run_type="scheduled"), key=lambda r: r.logical_date)
     learning_rate, note = non_default_learning_rate(), "lower learning rate, from the form"
     # (closed while the run goes on: Airflow's pages poll the api-server while a run is active)
     with airflow_page(browser, airflow, airflow_login) as page:
