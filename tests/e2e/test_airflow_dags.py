@@ -281,13 +281,18 @@ BETTER = {"model.hist_gradient_boosting.max_iter": 40}
 
 
 def _train(airflow, conf, run_id: str | None = None, retried=()):
-    """Trigger a training run; its MLflow run, its model version and the gate's task log.
+    """Trigger a training run and wait for it; see ``_tracked``."""
+    run = airflow.run_dag("nyc_airbnb_training", conf, run_id=run_id, timeout=1200)
+    return _tracked(airflow, run, retried)
 
-    Every task passes on its first try, but those of ``retried`` on their second.
+
+def _tracked(airflow, run, retried=()):
+    """A finished training run's MLflow run, its model version and the gate's task log.
+
+    Every task passed on its first try, but those of ``retried`` on their second.
     """
     import mlflow
 
-    run = airflow.run_dag("nyc_airbnb_training", conf, run_id=run_id, timeout=1200)
     (mlflow_run,) = runs_of_dag_run("nyc_airbnb_training", run.run_id, "nyc_airbnb_training")
     assert mlflow_run.info.status == "FINISHED"
     (version,) = [v for v in model_versions(MODEL) if v.run_id == mlflow_run.info.run_id]
@@ -395,14 +400,10 @@ def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
                                                                      r.run_id)
                     if ti.task_id == "evaluate_and_promote"), key=lambda ti: ti.start_date)
     assert _instant(gates[0].end_date) <= _instant(gates[1].start_date)  # one at a time
-    tracked = {}
-    for r in pair:
-        _assert_first_tries(airflow, "nyc_airbnb_training", r.run_id)
-        (mlflow_run,) = runs_of_dag_run("nyc_airbnb_training", r.run_id, "nyc_airbnb_training")
-        (version,) = [v for v in model_versions(MODEL) if v.run_id == mlflow_run.info.run_id]
-        tracked[r.run_id] = mlflow_run, client.get_model_version(MODEL, version.version)
-    assert len({run.data.tags["data_root"] for run, _ in tracked.values()}) == 2
-    (first_run, first), (second_run, second) = (tracked[ti.raw["dag_run_id"]] for ti in gates)
+    tracked = {r.run_id: _tracked(airflow, r) for r in pair}
+    assert len({run.data.tags["data_root"] for run, _, _ in tracked.values()}) == 2
+    (first_run, first, _), (second_run, second, _) = (tracked[ti.raw["dag_run_id"]]
+                                                      for ti in gates)
     _assert_recorded(first_run, first, "promoted", forced.version)
     _assert_recorded(second_run, second, "kept_champion", first.version)
     assert second.tags["promotion.challenger_mae"] == second.tags["promotion.champion_mae"]
