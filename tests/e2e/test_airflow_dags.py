@@ -18,6 +18,7 @@ import pytest
 from kedro_mlops.local.airflow_client import AirflowClient, DagRunFailed
 from kedro_mlops.local.stack.s3 import s3_client
 from kedro_mlops.render.dag_files import render
+from kedro_mlops.runtime.pip_requirements import KEY_TAG
 
 from .airflow_stack import running_airflow_stack
 from .conftest import make_test_settings
@@ -358,6 +359,16 @@ def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
     assert _alias("champion") == champion
     assert _alias("challenger") == worse.version
     assert "kept_champion" in log and f"champion v{champion}" in log
+    # the same environment, code and kinds of fitted objects: the pip requirements MLflow
+    # inferred for the champion are reused, not inferred again
+    assert worse.tags[KEY_TAG] == mlflow.MlflowClient().get_model_version(
+        MODEL, champion).tags[KEY_TAG]
+    register_log = airflow.task_log("nyc_airbnb_training", worse.tags["airflow.run_id"],
+                                    "log_and_register_model", 1)
+    assert "pip requirements: reused from nyc_airbnb_price v" in register_log
+    requirements = [Path(mlflow.pyfunc.get_model_dependencies(f"models:/{MODEL}/{v}"))
+                    .read_text() for v in (champion, worse.version)]
+    assert requirements[0] == requirements[1] and "scikit-learn==" in requirements[0]
 
     # 2. the same worse model, forced from the trigger form: it becomes champion anyway. Each
     # task with a side effect fails once right after it (run created, version registered,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import mlflow
 
-from kedro_mlops.runtime import dag_run_tracking
+from kedro_mlops.runtime import dag_run_tracking, pip_requirements
 from kedro_mlops.runtime.datasets import fsspec_path
 from kedro_mlops.runtime.session import DagRunCall, kedro_session
 
@@ -45,6 +45,21 @@ def _input_sample(catalog, input_name: str):
     if input_name not in catalog:
         return None
     return catalog.load(input_name).head(5)
+
+
+def _requirements_key(call, client, model_name, model, artifacts, kwargs) -> str | None:
+    """The key of the model's pip requirements; when a version was inferred under it, its list
+    goes into ``kwargs`` (MLflow then infers nothing). None: the project set its own."""
+    if "pip_requirements" in kwargs or "conda_env" in kwargs:
+        return None
+    extra = list(kwargs.get("extra_pip_requirements") or [])
+    key = pip_requirements.requirements_key(
+        model, artifacts, kwargs.get("code_paths") or [], call.project.package_name, extra)
+    cached = key and pip_requirements.cached_requirements(client, model_name, key)
+    if cached:
+        kwargs.pop("extra_pip_requirements", None)  # already in the list
+        kwargs["pip_requirements"] = cached
+    return key
 
 
 def existing_model_version(model_name: str, mlflow_run_id: str):
@@ -104,15 +119,20 @@ def log_and_register_model(
                 **pipeline_ml.kpm_kwargs,
             )
             artifacts = model.extract_pipeline_artifacts(Path(tmp))
+            key = _requirements_key(call, client, model_name, model, artifacts, kwargs)
             mlflow.start_run(run_id=mlflow_run_id)
             try:
-                info = mlflow.pyfunc.log_model(
-                    python_model=model, artifacts=artifacts, signature=signature, **kwargs
-                )
+                with pip_requirements.inference_watch() as clean:
+                    info = mlflow.pyfunc.log_model(
+                        python_model=model, artifacts=artifacts, signature=signature, **kwargs
+                    )
+                if key and not clean():
+                    key = None
             finally:
                 mlflow.end_run(status="RUNNING")
-    version = mlflow.register_model(
-        info.model_uri, model_name, tags={"mlflow_run_id": mlflow_run_id, **version_tags}
-    )
+    tags = {"mlflow_run_id": mlflow_run_id, **version_tags}
+    if key:
+        tags[pip_requirements.KEY_TAG] = key
+    version = mlflow.register_model(info.model_uri, model_name, tags=tags)
     log.info("Registered %s version %s from run %s", model_name, version.version, mlflow_run_id)
     return version.version
