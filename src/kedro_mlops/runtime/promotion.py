@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -298,29 +297,10 @@ def _predictions(model, features, ids, config: PromotionConfig):
     return values
 
 
-@contextmanager
-def _downloaded(model_name: str, versions: list[str]) -> Iterator[list[Any]]:
-    """Local copies of the versions' files, downloaded at once in the background (I/O: most of
-    a model's load); each is a list of files, fetched one request at a time by MLflow."""
-    import tempfile
-    from concurrent.futures import ThreadPoolExecutor
-
+def _load(model_name: str, version: str):
     import mlflow
 
-    with tempfile.TemporaryDirectory(prefix="kedro-mlops-gate-") as tmp, \
-            ThreadPoolExecutor(max_workers=max(len(versions), 1),
-                               thread_name_prefix="gate-download") as pool:
-        futures = [pool.submit(mlflow.artifacts.download_artifacts,
-                               artifact_uri=f"models:/{model_name}/{v}", dst_path=f"{tmp}/{v}")
-                   for v in versions]
-        yield futures
-
-
-def _load(download) -> Any:
-    import mlflow
-
-    # loaded one at a time, in this thread: loading may put the model's code on sys.path
-    return mlflow.pyfunc.load_model(download.result())
+    return mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
 
 
 def _champion_version(client, model_name: str):
@@ -393,21 +373,18 @@ def _evaluate(call, client, model_name, version, config: PromotionConfig, force:
     champion = _champion_version(client, model_name)
     if champion is not None and str(champion.version) == version:
         champion = None  # someone pointed the alias here by hand: nothing to compare with
+    challenger_model = _load(model_name, version)
+    schema = challenger_model.metadata.get_input_schema()
+    with kedro_session(call) as session:
+        features, y, ids = holdout_data(session.load_context().catalog, config, schema)
+    log.info("Held-out data: %d rows of '%s' (target '%s')", len(y), config.holdout_dataset,
+             config.target)
     metric = config.metric
+    challenger_score = score(metric, y, _predictions(challenger_model, features, ids, config))
     champion_score = None
-    versions = [version] + ([str(champion.version)] if champion is not None else [])
-    with _downloaded(model_name, versions) as downloads:
-        with kedro_session(call) as session:  # meanwhile: the project's catalog
-            catalog = session.load_context().catalog
-            challenger_model = _load(downloads[0])
-            features, y, ids = holdout_data(catalog, config,
-                                            challenger_model.metadata.get_input_schema())
-        log.info("Held-out data: %d rows of '%s' (target '%s')", len(y),
-                 config.holdout_dataset, config.target)
-        challenger_score = score(metric, y, _predictions(challenger_model, features, ids, config))
-        if champion is not None:
-            champion_model = _load(downloads[1])
-            champion_score = score(metric, y, _predictions(champion_model, features, ids, config))
+    if champion is not None:
+        champion_model = _load(model_name, champion.version)
+        champion_score = score(metric, y, _predictions(champion_model, features, ids, config))
     decision = decide(challenger_score, champion_score, metric, config.min_improvement,
                       force, champion.version if champion else None)
     tags = {
