@@ -66,6 +66,7 @@ def pin_model_version(
         "model.version": str(version.version),
         "model.run_id": str(version.run_id),
     }
-    for key, value in tags.items():
-        client.set_tag(mlflow_run_id, key, value)
+    from mlflow.entities import RunTag
+
+    client.log_batch(mlflow_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
     return tags

@@ -356,8 +356,10 @@ def record(client, model_name: str, version: str, mlflow_run_id: str,
 
     The run first: a retry that finds the decision on the version reads the details there.
     """
-    for key, value in tags.items():
-        client.set_tag(mlflow_run_id, key, value)
+    from mlflow.entities import RunTag
+
+    # one request for the dozen tags (each set_tag is a round trip through the server)
+    client.log_batch(mlflow_run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
     sentence = tags.get(SUMMARY_TAG)
     if sentence:
         client.update_model_version(model_name, version, description=sentence)

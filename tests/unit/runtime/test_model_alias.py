@@ -12,18 +12,17 @@ from mlflow.protos.databricks_pb2 import (
     RESOURCE_DOES_NOT_EXIST,
 )
 
-from kedro_mlops.runtime import model_alias, promotion
+from kedro_mlops.runtime import promotion
 from kedro_mlops.runtime.errors import is_retryable
 from kedro_mlops.runtime.model_alias import NoModelForAlias, pin_model_version, version_for_alias
 
 
 class FakeRegistry:
-    """The part of ``MlflowClient`` the helper uses: aliases, and tags set on runs."""
+    """The part of ``MlflowClient`` alias lookups use, with a chosen error to raise."""
 
     def __init__(self, aliases=None, error=None):
         self.aliases = aliases or {}
         self.error = error
-        self.run_tags: dict[str, dict[str, str]] = {}
 
     def get_model_version_by_alias(self, name, alias):
         if self.error is not None:
@@ -32,9 +31,6 @@ class FakeRegistry:
             raise MlflowException(f"Registered model alias {alias} not found.",
                                   error_code=INVALID_PARAMETER_VALUE)
         return self.aliases[(name, alias)]
-
-    def set_tag(self, run_id, key, value):
-        self.run_tags.setdefault(run_id, {})[key] = value
 
 
 V3 = SimpleNamespace(version="3", run_id="train-run")
@@ -62,19 +58,30 @@ def test_any_other_registry_error_is_not_taken_for_no_version():
     assert not isinstance(info.value, NoModelForAlias)
 
 
-def test_pinning_tags_the_dag_runs_mlflow_run_with_the_version(monkeypatch):
-    registry = FakeRegistry({("m", "challenger"): V3})
-    monkeypatch.setattr(model_alias.mlflow, "MlflowClient", lambda: registry)
-    tags = pin_model_version({"model_alias": "challenger"}, "dag-run", "m", "model_alias")
-    assert tags == {"model.name": "m", "model.alias": "challenger", "model.version": "3",
-                    "model.run_id": "train-run"}
-    assert registry.run_tags == {"dag-run": tags}
+def _registered_version(client, name: str, alias: str):
+    """A real version of ``name`` carrying ``alias``, made by its own training run."""
+    train_run = client.create_run(client.create_experiment("train")).info.run_id
+    client.create_registered_model(name)
+    version = client.create_model_version(name, f"runs:/{train_run}/model", run_id=train_run)
+    client.set_registered_model_alias(name, alias, version.version)
+    return version
 
 
-def test_pinning_without_the_param_uses_the_champion(monkeypatch):
-    registry = FakeRegistry({("m", "champion"): V3})
-    monkeypatch.setattr(model_alias.mlflow, "MlflowClient", lambda: registry)
-    assert pin_model_version({}, "r", "m", "model_alias")["model.alias"] == "champion"
+def test_pinning_tags_the_dag_runs_mlflow_run_with_the_version(registry):
+    version = _registered_version(registry, "m", "challenger")
+    dag_run = registry.create_run(registry.create_experiment("score")).info.run_id
+    tags = pin_model_version({"model_alias": "challenger"}, dag_run, "m", "model_alias")
+    assert tags == {"model.name": "m", "model.alias": "challenger",
+                    "model.version": str(version.version), "model.run_id": version.run_id}
+    run_tags = registry.get_run(dag_run).data.tags
+    assert {k: run_tags.get(k) for k in tags} == tags
+
+
+def test_pinning_without_the_param_uses_the_champion(registry):
+    _registered_version(registry, "m", "champion")
+    dag_run = registry.create_run(registry.create_experiment("score")).info.run_id
+    assert pin_model_version({}, dag_run, "m", "model_alias")["model.alias"] == "champion"
+    assert registry.get_run(dag_run).data.tags["model.alias"] == "champion"
 
 
 def test_the_gate_reads_no_champion_as_none_and_a_down_server_as_an_error():
