@@ -5,6 +5,7 @@ UV_VERSION := 0.13.8
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 PYTHON ?= python3.11
 export DO_NOT_TRACK := 1
+export MLFLOW_DISABLE_TELEMETRY := true
 export KEDRO_DISABLE_TELEMETRY := true
 export UV_PYTHON := $(PYTHON)
 # Compile the venv's bytecode at install: every Airflow task and Kedro run is a new Python

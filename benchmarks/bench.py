@@ -55,6 +55,7 @@ RESULTS_JSON = REPO / "benchmarks" / "results.json"
 RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
 
@@ -113,7 +114,6 @@ def bench_stack(state: Path, executor: str = "local") -> Iterator[tuple[Any, Any
     tests/e2e/test_celery.py and docker-compose.yml.
     """
     from kedro_mlops.local.airflow_client import AirflowClient
-    from kedro_mlops.render.dag_files import render
     from kedro_mlops.local.settings import Settings
     from kedro_mlops.local.stack import (
         ProcessComponent,
@@ -124,6 +124,7 @@ def bench_stack(state: Path, executor: str = "local") -> Iterator[tuple[Any, Any
     )
     from kedro_mlops.local.stack.airflow import service_specs
     from kedro_mlops.local.stack.postgres import drop_databases
+    from kedro_mlops.render.dag_files import render
 
     suffix = secrets.token_hex(4)
     settings = Settings.from_env(

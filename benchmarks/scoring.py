@@ -100,6 +100,7 @@ def _cpu_seconds() -> float:
 
 def _quiet() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
     warnings.filterwarnings("ignore")
     for name in ("kedro", "kedro_mlflow", "mlflow", "nyc_airbnb", "py.warnings"):
@@ -332,7 +333,8 @@ def child(args: list[str], result_file: Path, env: dict[str, str] | None = None
           ) -> dict[str, Any]:
     """Run this script with ``args`` in a fresh Python process and return what it wrote."""
     command = [sys.executable, str(Path(__file__).resolve()), *args, "--result", str(result_file)]
-    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true", **(env or {})}
+    env = {**os.environ, "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
+           "KEDRO_DISABLE_TELEMETRY": "true", **(env or {})}
     done = subprocess.run(command, check=False, capture_output=True, text=True, env=env,
                           cwd=REPO)
     if done.returncode != 0 or not result_file.exists():

@@ -7,6 +7,7 @@ import tempfile
 import pytest
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 # Parsing DAG files reads Airflow's config; keep the tests off ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-tests-"))

@@ -434,6 +434,7 @@ def test_the_env_contract_reaches_tasks_and_mlflow(services, local_settings, env
         assert env["MLOPS_MODEL_NAME"] == local_settings.model_name
         assert env["AWS_DEFAULT_REGION"] == local_settings.aws_region
         assert env["DO_NOT_TRACK"] == "1" and env["KEDRO_DISABLE_TELEMETRY"] == "true"
+        assert env["MLFLOW_DISABLE_TELEMETRY"] == "true"
     # the bucket minio-init creates is the one they use
     assert services["minio-init"]["environment"]["MLOPS_BUCKET"] == airflow["MLOPS_BUCKET"]
     assert services["minio-init"]["environment"]["S3_ACCESS_KEY_ID"] == \

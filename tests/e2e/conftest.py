@@ -22,6 +22,7 @@ from kedro_mlops.local.stack import free_port, start_services, stop_services
 from kedro_mlops.local.stack.postgres import drop_databases, server_answers
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
 TEST_POSTGRES_URL = os.environ.get(

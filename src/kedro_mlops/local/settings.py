@@ -205,6 +205,8 @@ class Settings:
             "AWS_SECRET_ACCESS_KEY": self.aws_secret_access_key,
             "AWS_DEFAULT_REGION": self.aws_region,
             "DO_NOT_TRACK": "1",
+            # MLflow honours DO_NOT_TRACK only when it is "true"
+            "MLFLOW_DISABLE_TELEMETRY": "true",
             "KEDRO_DISABLE_TELEMETRY": "true",
         }
 

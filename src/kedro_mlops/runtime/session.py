@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.session import KedroSession
@@ -50,9 +51,30 @@ class DagRunCall:
         return run_data_root(self.dag_id, self.run_id)
 
 
+#: project path -> package name, for each project this process has bootstrapped
+_bootstrapped: dict[Path, str] = {}
+
+
+def bootstrap(project_path: str | Path) -> None:
+    """``bootstrap_project``, once per process and project.
+
+    Kedro's ``configure_project`` rebuilds its settings each time (dynaconf then walks the call
+    stack with ``inspect.stack()``: 0.1-0.2 s of every task). A warm executor worker bootstraps
+    its projects before it forks (``warm_runtime``), so a task of one of them finds Kedro
+    configured for its package and skips it; settings are the package's code, which a warm
+    worker already holds as of its start.
+    """
+    from kedro.framework import project as kedro_project
+
+    path = Path(project_path).expanduser().resolve()
+    if _bootstrapped.get(path) is not None and kedro_project.PACKAGE_NAME == _bootstrapped[path]:
+        return
+    _bootstrapped[path] = bootstrap_project(path).package_name
+
+
 @contextmanager
 def kedro_session(call: DagRunCall, data_root: str | None = None) -> Iterator[KedroSession]:
-    bootstrap_project(call.project.project_path)
+    bootstrap(call.project.project_path)
     runtime_params = {
         **kedro_runtime_params(call.params),
         **call.runtime_params,
@@ -90,14 +112,6 @@ def load_context(call: DagRunCall):
             raise
     with kedro_session(call) as session:
         return session.load_context()
-
-
-def experiment_name(context, package_name: str) -> str:
-    """The experiment of the project's kedro-mlflow config (mlflow.yml; without one, the package
-    name). A project that turns kedro-mlflow's hooks off (``DISABLE_HOOKS_FOR_PLUGINS``) has no
-    such config: its DAG runs go to the experiment kedro-mlflow's default would choose."""
-    config = getattr(context, "mlflow", None)  # set by kedro-mlflow's hook from mlflow.yml
-    return config.tracking.experiment.name if config is not None else package_name
 
 
 def validate_params(call: DagRunCall) -> None:

@@ -88,3 +88,35 @@ def test_celery_workers_import_the_preload_on_top_of_airflows_settings():
 
     assert CELERY_CONFIG["imports"] == ("kedro_mlops.runtime.task_preload",)
     assert {k: v for k, v in CELERY_CONFIG.items() if k != "imports"} == DEFAULT_CELERY_CONFIG
+
+
+BOOTSTRAP_AFTER_PRELOAD = r"""
+import json, sys
+from pathlib import Path
+from kedro.framework import project
+from mlflow.utils import requirements_utils
+from kedro_mlops.runtime import session
+from kedro_mlops.runtime.warm_runtime import preload
+first, last = Path(sys.argv[1]), Path(sys.argv[2])
+preload([first, last])
+configured = project.settings._wrapped
+after_preload = project.PACKAGE_NAME
+session.bootstrap(last)  # a task of the project the worker configured last: nothing to redo
+skipped = project.settings._wrapped is configured
+session.bootstrap(first)  # a task of the other project: Kedro is configured for it
+print(json.dumps({"after_preload": after_preload, "skipped": skipped,
+                  "rebuilt": project.settings._wrapped is not configured,
+                  "now": project.PACKAGE_NAME,
+                  "mlflow_package_map": requirements_utils._PACKAGES_TO_MODULES is not None}))
+"""
+
+
+def test_a_task_of_a_warm_project_finds_kedro_configured_for_it(tmp_path):
+    out = subprocess.run([sys.executable, "-c", BOOTSTRAP_AFTER_PRELOAD, str(NYC), str(TINY)],
+                         capture_output=True, text=True, check=True, cwd=tmp_path,
+                         env={"DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
+                              "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                              "AIRFLOW_HOME": str(tmp_path / "airflow")})
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"after_preload": "tiny", "skipped": True, "rebuilt": True,
+                      "now": "nyc_airbnb", "mlflow_package_map": True}

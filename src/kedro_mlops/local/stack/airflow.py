@@ -210,6 +210,8 @@ def airflow_env(
     env.update(
         {
             "DO_NOT_TRACK": "1",
+            # MLflow honours DO_NOT_TRACK only when it is "true"
+            "MLFLOW_DISABLE_TELEMETRY": "true",
             "KEDRO_DISABLE_TELEMETRY": "true",
             "PYTHONUNBUFFERED": "1",
             "AIRFLOW_HOME": str(home),

@@ -17,6 +17,7 @@ from . import (
 )
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
 
