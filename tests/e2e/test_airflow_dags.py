@@ -320,7 +320,7 @@ def _assert_recorded(mlflow_run, version, decision: str, champion_before: str) -
     tags = version.tags
     assert {k for k in tags if k.startswith("promotion.")} == {
         "promotion.decision", "promotion.metric", "promotion.champion_version",
-        "promotion.challenger_mae", "promotion.champion_mae"}
+        "promotion.challenger_mae", "promotion.champion_mae", "promotion.holdout_key"}
     assert tags["promotion.decision"] == decision
     assert tags["promotion.metric"] == "mae"
     assert tags["promotion.champion_version"] == champion_before
@@ -413,11 +413,15 @@ def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
     assert _instant(gates[0].end_date) <= _instant(gates[1].start_date)  # one at a time
     tracked = {r.run_id: _tracked(airflow, r) for r in pair}
     assert len({run.data.tags["data_root"] for run, _, _ in tracked.values()}) == 2
-    (first_run, first, _), (second_run, second, _) = (tracked[ti.raw["dag_run_id"]]
-                                                      for ti in gates)
+    (first_run, first, _), (second_run, second, second_log) = (tracked[ti.raw["dag_run_id"]]
+                                                               for ti in gates)
     _assert_recorded(first_run, first, "promoted", forced.version)
     _assert_recorded(second_run, second, "kept_champion", first.version)
     assert second.tags["promotion.challenger_mae"] == second.tags["promotion.champion_mae"]
+    # the same rows: the second gate takes the champion's score from the first gate's record
+    # instead of downloading and scoring the champion again
+    assert second.tags["promotion.holdout_key"] == first.tags["promotion.holdout_key"]
+    assert f"Champion v{first.version} was scored on the same held-out rows" in second_log
     assert _alias("champion") == first.version
     assert _alias("challenger") == second.version
 

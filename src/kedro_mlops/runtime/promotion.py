@@ -5,7 +5,9 @@ After ``log_and_register_model`` registered a new version, the gate:
 1. points the alias ``challenger`` at it;
 2. scores it and the current ``champion`` on the same held-out data: this DAG run's test split
    (a Kedro dataset under the run's ``data_root``), restricted to the model's input schema, with
-   the target column taken from that split;
+   the target column taken from that split. A champion whose own gate scored it on the same
+   rows (same :func:`holdout_key`: unchanged data, same split) keeps the score recorded then,
+   instead of being downloaded and scored again;
 3. decides with :func:`decide` (a pure function): ``first_champion`` when there is no champion,
    ``forced`` when the trigger param ``force_promotion`` is true, ``promoted`` when the
    challenger beats the champion by more than ``min_improvement`` (relative), else
@@ -48,10 +50,14 @@ KEPT_CHAMPION = "kept_champion"
 PROMOTING = frozenset({FIRST_CHAMPION, FORCED, PROMOTED})
 
 
+#: what the held-out rows, as the model gets them, and the scoring settings hash to
+HOLDOUT_KEY_TAG = "promotion.holdout_key"
+
+
 def version_tag_keys(metric: str) -> tuple[str, ...]:
     """The gate's tags kept on a model version (the rest stay on the training run)."""
     return (DECISION_TAG, "promotion.metric", f"promotion.challenger_{metric}",
-            f"promotion.champion_{metric}", "promotion.champion_version")
+            f"promotion.champion_{metric}", "promotion.champion_version", HOLDOUT_KEY_TAG)
 
 
 class PromotionConfigError(ValueError):
@@ -297,6 +303,35 @@ def _predictions(model, features, ids, config: PromotionConfig):
     return values
 
 
+def holdout_key(features, y, config: PromotionConfig) -> str:
+    """A digest of what a model is scored on here: the input rows as the model gets them (values,
+    columns, dtypes), the target, and the settings that turn predictions into a score."""
+    import hashlib
+
+    import numpy as np
+    import pandas as pd
+
+    digest = hashlib.sha256()
+    digest.update(repr((list(features.columns), [str(t) for t in features.dtypes],
+                        config.metric, config.id_column, config.prediction_column)).encode())
+    digest.update(pd.util.hash_pandas_object(features, index=False).to_numpy().tobytes())
+    digest.update(np.ascontiguousarray(y, dtype="float64").tobytes())
+    return digest.hexdigest()[:32]
+
+
+def recorded_score(version, metric: str, key: str) -> float | None:
+    """The score ``version`` got at its own gate, when that gate scored it on the same rows
+    (``key``) with the same metric: scoring it again would give the same number."""
+    tags = getattr(version, "tags", None) or {}
+    value = tags.get(f"promotion.challenger_{metric}")
+    if value is None or tags.get(HOLDOUT_KEY_TAG) != key:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
 def _load(model_name: str, version: str):
     import mlflow
 
@@ -382,11 +417,19 @@ def _evaluate(call, client, model_name, version, config: PromotionConfig, force:
     log.info("Held-out data: %d rows of '%s' (target '%s')", len(y), config.holdout_dataset,
              config.target)
     metric = config.metric
+    key = holdout_key(features, y, config)
     challenger_score = score(metric, y, _predictions(challenger_model, features, ids, config))
     champion_score = None
     if champion is not None:
-        champion_model = _load(model_name, champion.version)
-        champion_score = score(metric, y, _predictions(champion_model, features, ids, config))
+        # Retraining on unchanged data: the champion was scored on these very rows at its own
+        # gate, and a model scores the same rows the same way; no download, no predict.
+        champion_score = recorded_score(champion, metric, key)
+        if champion_score is None:
+            champion_model = _load(model_name, champion.version)
+            champion_score = score(metric, y, _predictions(champion_model, features, ids, config))
+        else:
+            log.info("Champion v%s was scored on the same held-out rows at its own gate: "
+                     "%s %r", champion.version, metric, champion_score)
     decision = decide(challenger_score, champion_score, metric, config.min_improvement,
                       force, champion.version if champion else None)
     tags = {
@@ -400,6 +443,7 @@ def _evaluate(call, client, model_name, version, config: PromotionConfig, force:
         "promotion.model_version": version,
         f"promotion.challenger_{metric}": repr(challenger_score),
         "promotion.champion_version": str(champion.version) if champion else "none",
+        HOLDOUT_KEY_TAG: key,
     }
     if champion_score is not None:
         tags[f"promotion.champion_{metric}"] = repr(champion_score)

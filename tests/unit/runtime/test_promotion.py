@@ -213,3 +213,49 @@ def test_a_retry_of_a_version_that_carries_every_tag_itself(registry):
                                 {"holdout_dataset": "never_loaded", "target": "price"})
     assert tags == old
     assert registry.get_run(run_id).data.tags["promotion.decision"] == "kept_champion"
+
+
+def _holdout():
+    import numpy as np
+    import pandas as pd
+
+    from kedro_mlops.runtime.promotion import PromotionConfig
+
+    features = pd.DataFrame({"room_type": ["a", "b", "c"], "nights": [1, 2, 3]})
+    config = PromotionConfig.from_mapping({"holdout_dataset": "t", "target": "price"})
+    return features, np.array([10.0, 20.0, 30.0]), config
+
+
+def test_the_holdout_key_changes_with_the_rows_the_target_and_the_scoring():
+    import dataclasses
+
+    from kedro_mlops.runtime.promotion import holdout_key
+
+    features, y, config = _holdout()
+    key = holdout_key(features, y, config)
+    assert key == holdout_key(features.copy(), y.copy(), config)
+    changed = features.copy()
+    changed.loc[1, "nights"] = 5
+    assert holdout_key(changed, y, config) != key
+    assert holdout_key(features.rename(columns={"nights": "n"}), y, config) != key
+    assert holdout_key(features.astype({"nights": "float64"}), y, config) != key
+    assert holdout_key(features, y + 1, config) != key
+    assert holdout_key(features, y, dataclasses.replace(config, metric="rmse")) != key
+
+
+def test_a_champion_scored_on_the_same_rows_keeps_its_recorded_score():
+    from types import SimpleNamespace
+
+    from kedro_mlops.runtime.promotion import holdout_key, recorded_score
+
+    features, y, config = _holdout()
+    key = holdout_key(features, y, config)
+    champion = SimpleNamespace(tags={"promotion.challenger_mae": "42.5",
+                                     "promotion.holdout_key": key})
+    assert recorded_score(champion, "mae", key) == 42.5
+    assert recorded_score(champion, "rmse", key) is None  # scored with another metric
+    assert recorded_score(champion, "mae", "other rows") is None
+    # versions gated before the key was recorded, or registered by hand
+    assert recorded_score(SimpleNamespace(tags={"promotion.challenger_mae": "42.5"}), "mae",
+                          key) is None
+    assert recorded_score(SimpleNamespace(tags={}), "mae", key) is None
