@@ -68,6 +68,10 @@ def bootstrap(project_path: str | Path) -> None:
 
     path = Path(project_path).expanduser().resolve()
     if _bootstrapped.get(path) is not None and kedro_project.PACKAGE_NAME == _bootstrapped[path]:
+        # what configure_project's first call in a process does besides the settings: apply
+        # Kedro's logging config (here, after Airflow set up the task's log), or Kedro's own
+        # lines would miss the task log
+        kedro_project.LOGGING.configure(kedro_project.LOGGING.data)
         return
     _bootstrapped[path] = bootstrap_project(path).package_name
 
