@@ -30,6 +30,9 @@ test-unit: install
 
 install: $(UV)
 	$(UV) sync --frozen --quiet
+	@# uv compiles site-packages only, not the editable sources: without this, every DAG parse
+	@# and `kedro run` compiles kedro_mlops and the project again where nothing writes bytecode
+	$(UV) run --frozen python -m compileall -q src kedro_project/src
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv==$(UV_VERSION)

@@ -57,6 +57,7 @@ def pytest_terminal_summary(terminalreporter):
                 if name.startswith(SUMMARY):
                     rows = tables.setdefault(name.removeprefix(SUMMARY), [])
                     rows.append({**row, "result": report.outcome})
+    _print_file_seconds(terminalreporter)
     for title, rows in tables.items():
         columns = list(dict.fromkeys(column for row in rows for column in row))
         widths = {c: max(len(c), *(len(row.get(c, "")) for row in rows)) for c in columns}
@@ -64,6 +65,23 @@ def pytest_terminal_summary(terminalreporter):
         for row in [dict(zip(columns, columns)), *rows]:
             terminalreporter.write_line("  ".join(row.get(c, "").ljust(widths[c])
                                                   for c in columns).rstrip())
+
+
+def _print_file_seconds(terminalreporter):
+    """Each file's time (set-up, calls and tear-down of its tests, on whichever worker ran it):
+    where a slow run's minutes went, and the figures to refresh ``FILE_SECONDS`` with."""
+    seconds: dict[str, float] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            nodeid = getattr(report, "nodeid", "")
+            if nodeid and getattr(report, "when", None) in ("setup", "call", "teardown"):
+                path = nodeid.split("::", 1)[0]
+                seconds[path] = seconds.get(path, 0.0) + report.duration
+    if not seconds:
+        return
+    terminalreporter.section("seconds per test file")
+    for path, total in sorted(seconds.items(), key=lambda item: -item[1])[:25]:
+        terminalreporter.write_line(f"{total:8.1f}  {path}")
 
 
 #: test files by their time in a clean-clone `make test` (seconds, 2 cores, two workers):

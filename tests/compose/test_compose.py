@@ -281,7 +281,7 @@ def test_dockerfiles_build_on_pinned_images_and_the_lock():
     text = AIRFLOW_DOCKERFILE.read_text()
     assert "uv export --locked --no-dev --no-emit-workspace" in text
     assert "--no-hashes" not in text
-    assert "uv pip install --no-cache --require-hashes -r /tmp/requirements.txt" in text
+    assert "uv pip install --no-cache --compile-bytecode --require-hashes -r /tmp/requirements.txt" in text
     assert re.search(r"&& uv pip check$", text, re.MULTILINE)
     assert f"grep -q '^celery=={locked_version('celery')} '" in text
     assert f"grep -q '^apache-airflow-providers-fab=={locked_version('apache-airflow-providers-fab')} '" in text

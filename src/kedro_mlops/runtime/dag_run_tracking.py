@@ -78,6 +78,13 @@ def _create_experiment(client: MlflowClient, name: str) -> str:
         return client.get_experiment_by_name(name).experiment_id
 
 
+def set_tags(client: MlflowClient, mlflow_run_id: str, tags: dict) -> None:
+    """Every tag in one request: each ``set_tag`` is a round trip through the tracking server."""
+    from mlflow.entities import RunTag
+
+    client.log_batch(mlflow_run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
 def end_run(mlflow_run_id: str, status: str) -> None:
     RunStatus.from_string(status)  # fail loudly on a typo rather than store garbage
     MlflowClient().set_terminated(mlflow_run_id, status)
@@ -98,6 +105,6 @@ def fail_dag_run(dag_id: str, run_id: str, reason: str) -> str | None:
     )
     if not run:
         return None
-    client.set_tag(run.info.run_id, "airflow.failure", reason[:5000])
+    set_tags(client, run.info.run_id, {"airflow.failure": reason[:5000]})
     client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
     return run.info.run_id

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 
-import mlflow
-
 from kedro_mlops.runtime import dag_run_tracking, mlflow_sweep
 from kedro_mlops.runtime.session import DagRunCall, load_context, validate_params
 
@@ -37,6 +35,7 @@ def start_dag_run(call: DagRunCall, dag_run_state=None) -> str:
     tags = {
         "kedro.pipeline": call.pipeline_name,
         "kedro.env": call.project.env,
+        "data_root": call.data_root,
         # Node tasks running side by side each have kedro-mlflow write this tag with a single
         # set_tag, which the MLflow server does as look-up-then-insert: two first writes collide
         # on the tag's key (a duplicate-key error failing one task). Created here with the run,
@@ -52,7 +51,6 @@ def start_dag_run(call: DagRunCall, dag_run_state=None) -> str:
     if commit:
         tags[dag_run_tracking.GIT_COMMIT_TAG] = commit
     run_id = dag_run_tracking.find_or_create_run(name, call.dag_id, call.run_id, tags)
-    mlflow.MlflowClient().set_tag(run_id, "data_root", call.data_root)
     if dag_run_state is not None:
         mlflow_sweep.close_abandoned_runs(name, call.dag_id, call.run_id, dag_run_state)
     return run_id

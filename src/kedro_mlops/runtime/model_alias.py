@@ -11,6 +11,8 @@ import logging
 
 import mlflow
 
+from kedro_mlops.runtime import dag_run_tracking
+
 log = logging.getLogger(__name__)
 
 #: what MLflow answers for an alias no version holds, or a model that is not registered
@@ -66,7 +68,5 @@ def pin_model_version(
         "model.version": str(version.version),
         "model.run_id": str(version.run_id),
     }
-    from mlflow.entities import RunTag
-
-    client.log_batch(mlflow_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+    dag_run_tracking.set_tags(client, mlflow_run_id, tags)
     return tags

@@ -97,15 +97,12 @@ class _KedroProjectOperator(BaseOperator):
     ui_color = "#ffc900"
     template_fields = ("runtime_params",)
 
-    def __init__(
-        self,
-        *,
-        project: KedroProject,
-        pipeline_name: str,
-        runtime_params: dict[str, Any] | None = None,
-        **kwargs,
-    ) -> None:
-        super().__init__(**kwargs)
+    # No __init__ here: Airflow wraps the __init__ of every class of an operator, and each
+    # wrapper deep-copies the DAG's params, so a third level would cost every task of a DAG file
+    # at parse time (a third of the training DAG's parse, `make bench`). Each operator's own
+    # __init__ (its signature is what `.partial()` checks) calls BaseOperator's, then this.
+    def _bind(self, project: KedroProject, pipeline_name: str,
+              runtime_params: dict[str, Any] | None) -> None:
         self.project = project
         self.pipeline_name = pipeline_name
         self.runtime_params = dict(runtime_params or {})
@@ -134,8 +131,11 @@ class StartMlflowRunOperator(_KedroProjectOperator):
     to every later task as the runtime param ``model_version``.
     """
 
-    def __init__(self, *, registered_model: dict[str, str] | None = None, **kwargs) -> None:
+    def __init__(self, *, project: KedroProject, pipeline_name: str,
+                 runtime_params: dict[str, Any] | None = None,
+                 registered_model: dict[str, str] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        self._bind(project, pipeline_name, runtime_params)
         self.registered_model = registered_model
 
     def execute(self, context: Any) -> str:
@@ -166,8 +166,10 @@ class StartMlflowRunOperator(_KedroProjectOperator):
 class KedroNodeOperator(_KedroProjectOperator):
     """Runs one Kedro node inside the DAG run's MLflow run."""
 
-    def __init__(self, *, node_name: str, **kwargs) -> None:
+    def __init__(self, *, project: KedroProject, pipeline_name: str, node_name: str,
+                 runtime_params: dict[str, Any] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        self._bind(project, pipeline_name, runtime_params)
         self.node_name = node_name
 
     def execute(self, context: Any) -> None:
@@ -183,8 +185,10 @@ class KedroNodeOperator(_KedroProjectOperator):
 class LogModelOperator(_KedroProjectOperator):
     """Logs the PipelineML's inference pipeline as one MLflow model and registers a version."""
 
-    def __init__(self, *, model_name: str, **kwargs) -> None:
+    def __init__(self, *, project: KedroProject, pipeline_name: str, model_name: str,
+                 runtime_params: dict[str, Any] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        self._bind(project, pipeline_name, runtime_params)
         self.model_name = model_name
 
     def execute(self, context: Any) -> str:
@@ -205,11 +209,14 @@ class EvaluateAndPromoteOperator(_KedroProjectOperator):
 
     ui_color = "#9fd3c7"
 
-    def __init__(self, *, model_name: str, promotion: dict[str, Any], **kwargs) -> None:
+    def __init__(self, *, project: KedroProject, pipeline_name: str, model_name: str,
+                 promotion: dict[str, Any], runtime_params: dict[str, Any] | None = None,
+                 **kwargs) -> None:
         # one gate at a time across the DAG's runs: two concurrent trainings would otherwise
         # both compare with the same champion and both move the alias, the worse one last
         kwargs.setdefault("max_active_tis_per_dag", 1)
         super().__init__(**kwargs)
+        self._bind(project, pipeline_name, runtime_params)
         self.model_name = model_name
         self.promotion = promotion
 
@@ -232,6 +239,11 @@ class EvaluateAndPromoteOperator(_KedroProjectOperator):
 
 class EndMlflowRunOperator(_KedroProjectOperator):
     """Marks the DAG run's MLflow run FINISHED once every node succeeded."""
+
+    def __init__(self, *, project: KedroProject, pipeline_name: str,
+                 runtime_params: dict[str, Any] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._bind(project, pipeline_name, runtime_params)
 
     def execute(self, context: Any) -> None:
         from kedro_mlops.runtime.mlflow_run import finish_dag_run

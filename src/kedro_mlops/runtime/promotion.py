@@ -391,10 +391,9 @@ def record(client, model_name: str, version: str, mlflow_run_id: str,
 
     The run first: a retry that finds the decision on the version reads the details there.
     """
-    from mlflow.entities import RunTag
+    from kedro_mlops.runtime import dag_run_tracking  # imports MLflow: not at render time
 
-    # one request for the dozen tags (each set_tag is a round trip through the server)
-    client.log_batch(mlflow_run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+    dag_run_tracking.set_tags(client, mlflow_run_id, tags)
     sentence = tags.get(SUMMARY_TAG)
     if sentence:
         client.update_model_version(model_name, version, description=sentence)
