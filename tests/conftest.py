@@ -84,7 +84,8 @@ def _print_file_seconds(terminalreporter):
         terminalreporter.write_line(f"{total:8.1f}  {path}")
 
 
-#: test files by their time in a clean-clone `make test` (seconds, 2 cores, two workers):
+#: test files by their time in a `make test` (seconds, 2 cores, two workers; the table 'seconds per
+#: test file' that ends the run):
 #: `make test` hands whole files to two pytest-xdist workers in this order (`--dist loadfile
 #: --no-loadscope-reorder`), so that no long file starts last while the other worker idles. A
 #: file not listed runs after these, in collection order; a stale figure costs balance only.
