@@ -12,7 +12,7 @@ import logging
 import os
 
 import mlflow
-from mlflow.entities import RunStatus
+from mlflow.entities import RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,6 @@ def _create_experiment(client: MlflowClient, name: str) -> str:
 
 def set_tags(client: MlflowClient, mlflow_run_id: str, tags: dict) -> None:
     """Every tag in one request: each ``set_tag`` is a round trip through the tracking server."""
-    from mlflow.entities import RunTag
-
     client.log_batch(mlflow_run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
 

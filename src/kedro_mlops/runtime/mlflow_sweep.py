@@ -20,8 +20,7 @@ from collections.abc import Callable
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
-from kedro_mlops.runtime import dag_run_tracking
-from kedro_mlops.runtime.dag_run_tracking import DAG_ID_TAG, RUN_ID_TAG, _quote
+from kedro_mlops.runtime.dag_run_tracking import DAG_ID_TAG, RUN_ID_TAG, _quote, set_tags
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +67,7 @@ def close_abandoned_runs(
                   f"MLflow run (its failure callback never ran: scheduler or dag-processor "
                   f"killed, or the run was marked '{state}' by hand); closed by DAG run "
                   f"{current_run_id}.")
-        dag_run_tracking.set_tags(client, run.info.run_id,
-                                  {FAILURE_TAG: reason, SWEPT_BY_TAG: current_run_id})
+        set_tags(client, run.info.run_id, {FAILURE_TAG: reason, SWEPT_BY_TAG: current_run_id})
         client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
         log.warning("MLflow run %s marked FAILED: %s", run.info.run_id, reason)
         closed.append(run.info.run_id)
