@@ -155,17 +155,11 @@ def bench_stack(state: Path, executor: str = "local") -> Iterator[tuple[Any, Any
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor", "AIRFLOW__CELERY__BROKER_URL": CELERY_BROKER}
     specs = service_specs(settings, dags_folder=dags, overrides=overrides)
     if executor == "celery":
-        from kedro_mlops.local.stack import ServiceSpec
-        from kedro_mlops.local.stack.airflow import celery_worker_argv
+        from kedro_mlops.local.stack.airflow import celery_worker_spec
 
         flush_celery_broker()
-        specs += [ServiceSpec(
-            name=f"airflow-celery-{name}",
-            # two workers on one machine: their log servers would both want port 8793
-            argv=[*celery_worker_argv(hostname=f"{name}@%h", concurrency=1), "--skip-serve-logs"],
-            health=celery_ping(name), env=specs[0].env, cwd=state, start_timeout=120.0,
-            stop_timeout=30.0,
-        ) for name in CELERY_WORKERS]
+        specs += [celery_worker_spec(name, specs[0].env, state, celery_ping(name))
+                  for name in CELERY_WORKERS]
     components = core_components(settings) + [ProcessComponent(spec, settings) for spec in specs]
     os.environ.update(settings.env())
     try:

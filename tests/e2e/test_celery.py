@@ -24,7 +24,6 @@ import stat
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -37,7 +36,7 @@ from kedro_mlops.local.stack import (
     start_services,
     stop_services,
 )
-from kedro_mlops.local.stack.airflow import celery_worker_argv, service_specs
+from kedro_mlops.local.stack.airflow import celery_worker_spec, service_specs
 from kedro_mlops.local.stack.postgres import drop_databases
 from kedro_mlops.render.dag_files import render
 
@@ -102,24 +101,12 @@ class CeleryPing:
 
 def worker_spec(prefix: str, hostname: str, env: dict[str, str], state: Path,
                 pylib: Path, health: CeleryPing) -> ServiceSpec:
-    argv = celery_worker_argv(hostname=f"{prefix}@%h", concurrency=1, queues="default")
-    # Two workers on one machine: their log servers would both want port 8793, and the
-    # api-server reads the task log files directly here.
-    argv.append("--skip-serve-logs")
-    return ServiceSpec(
-        name=f"airflow-celery-{prefix}",
-        argv=argv,
-        health=health,
-        env={
-            **env,
-            "PYTHONPATH": os.pathsep.join(p for p in (str(pylib), env.get("PYTHONPATH")) if p),
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{IDENTITY_MODULE}.hostname",
-            "MLOPS_TEST_WORKER_HOSTNAME": hostname,
-        },
-        cwd=state,
-        start_timeout=120.0,
-        stop_timeout=30.0,  # warm shutdown waits for a running task
-    )
+    return celery_worker_spec(prefix, {
+        **env,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(pylib), env.get("PYTHONPATH")) if p),
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{IDENTITY_MODULE}.hostname",
+        "MLOPS_TEST_WORKER_HOSTNAME": hostname,
+    }, state, health)
 
 
 @pytest.fixture(scope="module")
@@ -149,19 +136,13 @@ def celery_stack(tmp_path_factory, system_postgres, monkeypatch_module):
     workers = [ProcessComponent(worker_spec(prefix, host, env, state, pylib, pings[prefix]),
                                 settings)
                for prefix, host in WORKERS.items()]
-    airflow = [ProcessComponent(s, settings) for s in specs]
-    first = core_components(settings) + airflow[:1]  # ... up to the api-server (db migrate)
-    rest = airflow[1:] + workers  # scheduler, dag-processor, triggerer, the workers
-    components = first + rest
+    components = (core_components(settings) + [ProcessComponent(s, settings) for s in specs]
+                  + workers)
     for key, value in settings.env().items():
         monkeypatch_module.setenv(key, value)
     _flush_broker()
     try:
-        start_services(settings, components=first)
-        # The rest at once: each only needs the migrated database (~15 s instead of ~35 s).
-        with ThreadPoolExecutor(len(rest)) as pool:
-            for future in [pool.submit(c.start) for c in rest]:
-                future.result()
+        start_services(settings, components=components)
         with AirflowClient.for_local_stack(state, port=settings.airflow_port) as client:
             yield settings, client, env
     finally:

@@ -273,6 +273,9 @@ def row_of(page, key: str):
 def search_runs(page, experiment: str, filter_string: str, matching: int):
     """Type a filter into the experiment's run search box, as a user would."""
     page.goto(f"/#/experiments/{mlflow_experiment_id(experiment)}/runs")
+    # the page's first, unfiltered search has answered (its runs are listed): on a loaded
+    # machine it could answer after the filtered one, and the page kept every run listed
+    expect(page.get_by_role("row", name="Press SPACE to select this row.").first).to_be_visible()
     box = page.get_by_test_id("search-box")
     box.fill(filter_string)
     box.press("Enter")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..settings import Settings, mask_url
+from .order import run_ordered
 from .process import (
     EXTERNAL,
     RUNNING,
@@ -53,6 +54,7 @@ __all__ = [
 
 class Component(Protocol):
     name: str
+    # optional `after`: the names of the services it needs up first (see `order`)
 
     def start(self, progress: Progress = ...) -> StartResult: ...
 
@@ -67,6 +69,7 @@ class ProcessComponent:
     def __init__(self, spec: ServiceSpec, settings: Settings,
                  after_start: Callable[[Progress], None] | None = None):
         self.name = spec.name
+        self.after = spec.after
         self.settings = settings
         self.process = ManagedProcess(spec, settings.state_dir)
         self.after_start = after_start
@@ -153,7 +156,8 @@ def start_services(settings: Settings | None = None, *,
                    components: Sequence[Component] | None = None,
                    airflow: bool = False,
                    progress: Progress = print_progress) -> Stack:
-    """Start each service in order (idempotent); raise ServiceError on the first failure."""
+    """Start each service once those it needs are up, independent ones at once (idempotent);
+    raise ServiceError on the first failure, once the starts under way have ended."""
     import time
 
     settings = settings or Settings.from_env()
@@ -162,11 +166,14 @@ def start_services(settings: Settings | None = None, *,
         components = all_components(settings, airflow=airflow or False)
     stack = Stack(settings)
     t0 = time.monotonic()
-    for comp in components:
-        result = comp.start(progress)
-        stack.services[comp.name] = result.status
-        if result.started:
-            stack.started.append(comp.name)
+    results, errors = run_ordered(components, lambda comp: comp.start(progress))
+    for comp in components:  # in the listed order, whichever came up first
+        if comp.name in results:
+            stack.services[comp.name] = results[comp.name].status
+            if results[comp.name].started:
+                stack.started.append(comp.name)
+    if errors:
+        raise errors[0]
     stack.seconds = time.monotonic() - t0
     return stack
 
@@ -174,24 +181,24 @@ def start_services(settings: Settings | None = None, *,
 def stop_services(settings: Settings | None = None, *,
                   components: Sequence[Component] | None = None,
                   progress: Progress = print_progress) -> list[str]:
-    """Stop the services in reverse order; return the names that were stopped.
+    """Stop each service once those that need it have stopped; return the names stopped.
 
     Every component is tried even if one fails; the first error is raised at the end.
     """
     settings = settings or Settings.from_env()
     if components is None:
         components = all_components(settings)
-    stopped, errors = [], []
-    for comp in reversed(list(components)):
+    def stop(comp: Component) -> bool:
         try:
-            if comp.stop(progress):
-                stopped.append(comp.name)
+            return comp.stop(progress)
         except ServiceError as err:
-            errors.append(err)
             progress(str(err))
+            raise
+
+    results, errors = run_ordered(components, stop, reverse=True, keep_going=True)
     if errors:
         raise errors[0]
-    return stopped
+    return [comp.name for comp in reversed(list(components)) if results.get(comp.name)]
 
 
 def services_status(settings: Settings | None = None, *,

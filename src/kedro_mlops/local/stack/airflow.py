@@ -439,6 +439,8 @@ class AirflowComponent:
     start_timeout: float = 90.0
     stop_timeout: float = 20.0
     ports: tuple[tuple[str, int], ...] = ()
+    # the services it needs up first (ServiceSpec.after)
+    after: tuple[str, ...] = ()
 
 
 def components(
@@ -473,6 +475,7 @@ def components(
             prepare=migrate_first if migrate else None,
             start_timeout=180.0,  # includes the db migrate of prepare
             ports=((host, port),),
+            after=("postgres",),
         )
     ]
     jobs = [
@@ -491,6 +494,11 @@ def components(
                 prepare=health.arm,
                 # the scheduler waits for running tasks on SIGTERM (then the group is killed)
                 stop_timeout=30.0 if job == "scheduler" else 20.0,
+                # the database migrated by the api-server's prepare; the jobs start together.
+                # As in docker-compose.yml, the dag-processor also waits for MLflow: the DAGs'
+                # failure callbacks run there and mark the MLflow run failed.
+                after=("airflow-api-server", "mlflow") if job == "dag_processor"
+                else ("airflow-api-server",),
             )
         )
     return comps
@@ -551,6 +559,7 @@ def service_specs(
             start_timeout=c.start_timeout,
             stop_timeout=c.stop_timeout,
             prepare=with_db(c.prepare) if c.name == "airflow-api-server" else c.prepare,
+            after=c.after,
         )
         for c in comps
     ]
@@ -571,6 +580,29 @@ def celery_worker_argv(
         "--concurrency", str(concurrency),
         "--queues", queues,
     ]  # fmt: skip
+
+
+def celery_worker_spec(name: str, env: Mapping[str, str], cwd: Path, health: HealthCheck,
+                       concurrency: int = 1) -> ServiceSpec:
+    """One Celery worker ``<name>@<host>`` of a stack whose ``env`` sets the CeleryExecutor.
+
+    Several workers on one machine: their log servers would all want port 8793, and the
+    api-server reads the task log files directly, so none serves logs. As the compose file's
+    ``airflow-worker``, it starts once the api-server (tasks report to it), MLflow and S3 are up.
+    """
+    from .process import ServiceSpec
+
+    return ServiceSpec(
+        name=f"airflow-celery-{name}",
+        argv=[*celery_worker_argv(hostname=f"{name}@%h", concurrency=concurrency),
+              "--skip-serve-logs"],
+        health=health,
+        env=env,
+        cwd=cwd,
+        start_timeout=120.0,
+        stop_timeout=30.0,  # a warm shutdown waits for the running task
+        after=("airflow-api-server", "mlflow", "s3"),
+    )
 
 
 def airflow_components(settings):

@@ -86,6 +86,7 @@ def mlflow_spec(settings: Settings) -> ServiceSpec:
 
 class MlflowComponent:
     name = NAME
+    after = ("postgres",)  # its backend store; the bucket is first used by a client
 
     def __init__(self, settings: Settings):
         self.settings = settings

@@ -223,6 +223,7 @@ class PostgresComponent:
     """Use the PostgreSQL server at MLOPS_POSTGRES_URL, or run an embedded one there."""
 
     name = NAME
+    after = ()
 
     def __init__(self, settings: Settings, databases: Iterable[str] | None = None):
         self.settings = settings

@@ -143,6 +143,9 @@ class ServiceSpec:
     stop_timeout: float = 15.0
     # Called before the process starts (e.g. initdb); gets the log path to append to.
     prepare: Callable[[Path], None] | None = None
+    # The services that must be up before this one starts (and stay up until it has stopped);
+    # None: every service listed before it. Services with nothing between them start at once.
+    after: Sequence[str] | None = None
 
 
 @dataclass

@@ -97,6 +97,7 @@ class S3Component:
     """Runs the S3 server and makes sure the stack's bucket exists."""
 
     name = NAME
+    after = ()
 
     def __init__(self, settings: Settings):
         self.settings = settings
