@@ -26,9 +26,11 @@ def test_the_stack_graph_follows_the_compose_files_depends_on(tmp_path):
     assert graph == {
         "postgres": set(), "s3": set(), "mlflow": {"postgres"},
         "airflow-api-server": {"postgres"},  # its prepare migrates the database
-        "airflow-scheduler": {"airflow-api-server"},
-        "airflow-dag-processor": {"airflow-api-server", "mlflow"},  # failure callbacks
-        "airflow-triggerer": {"airflow-api-server"},
+        # and each job stops before what its work uses: the tasks, the failure callbacks, the
+        # file sensors
+        "airflow-scheduler": {"airflow-api-server", "mlflow", "s3"},
+        "airflow-dag-processor": {"airflow-api-server", "mlflow"},
+        "airflow-triggerer": {"airflow-api-server", "s3"},
         "airflow-celery-w1": {"airflow-api-server", "mlflow", "s3"},
     }
 

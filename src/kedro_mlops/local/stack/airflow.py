@@ -443,6 +443,14 @@ class AirflowComponent:
     after: tuple[str, ...] = ()
 
 
+#: what each Airflow job needs up besides the migrated database (see :func:`components`)
+JOB_NEEDS = {
+    "scheduler": ("airflow-api-server", "mlflow", "s3"),
+    "dag_processor": ("airflow-api-server", "mlflow"),
+    "triggerer": ("airflow-api-server", "s3"),
+}
+
+
 def components(
     env: Mapping[str, str],
     *,
@@ -494,11 +502,12 @@ def components(
                 prepare=health.arm,
                 # the scheduler waits for running tasks on SIGTERM (then the group is killed)
                 stop_timeout=30.0 if job == "scheduler" else 20.0,
-                # the database migrated by the api-server's prepare; the jobs start together.
-                # As in docker-compose.yml, the dag-processor also waits for MLflow: the DAGs'
-                # failure callbacks run there and mark the MLflow run failed.
-                after=("airflow-api-server", "mlflow") if job == "dag_processor"
-                else ("airflow-api-server",),
+                # the database migrated by the api-server's prepare; the jobs start together,
+                # and stop before what their work uses: the scheduler's LocalExecutor workers
+                # run the tasks (MLflow, S3; a stopping scheduler waits for them), the
+                # dag-processor runs the failure callbacks (MLflow), the triggerer the file
+                # sensors (S3). docker-compose.yml's depends_on says the same.
+                after=JOB_NEEDS[job],
             )
         )
     return comps
