@@ -116,8 +116,8 @@ def test_a_memory_dataset_between_tasks_is_persisted_and_the_dag_file_says_where
     (path,) = render(project, ["training"], tmp_path / "dags", notify=notes.append)
     line = "scale: persisted (MemoryDataset between tasks) -> <run data root>/scale.{parquet,pkl}"
     assert f"#   {line}\n" in path.read_text()
-    assert any(note.startswith("DAG 'tiny_training': each DAG run keeps these datasets under "
-                               "its own data root") and line in note for note in notes)
+    assert any(note.startswith("DAG 'tiny_training': each DAG run keeps these datasets apart "
+                               "from other runs") and line in note for note in notes)
     assert set(load_dag(path).task_ids) >= {"prep.fit_scale", "apply_scale"}
 
 

@@ -176,11 +176,11 @@ def test_a_project_without_airflow_yml_renders_with_defaults_and_says_so(starter
     assert notes[:2] == [NO_AIRFLOW_YML.format(dag="starter"),
                          NO_AIRFLOW_YML.format(dag="starter_reporting")]
     assert notes[2].startswith(NO_MLFLOW_YML)
-    # and the datasets each DAG run keeps under its own data root, one notice per DAG
+    # and the datasets each DAG run keeps apart from other runs, one notice per DAG
     assert len(notes) == 5
     for note, dag in zip(notes[3:], ["starter", "starter_reporting"], strict=True):
-        assert note.startswith(f"note: DAG '{dag}': each DAG run keeps these datasets under its "
-                               "own data root")
+        assert note.startswith(f"note: DAG '{dag}': each DAG run keeps these datasets apart "
+                               "from other runs")
     assert ("    report: remapped (path relative to the project) -> "
             "<run data root>/data/08_reporting/report.pkl") in result.stderr.splitlines()
     assert "Traceback" not in result.stderr

@@ -13,6 +13,11 @@ dataset the nodes read or write, where it lives while a DAG run runs:
 - ``remapped``: a dataset whose file is relative to the project (``data/02_intermediate/x.pq``):
   the same dataset type, at the same relative path under the run's data root, so that concurrent
   runs and other workers never share or miss the project folder's copy.
+- ``scratch``: the local file of a kedro-mlflow ``MlflowArtifactDataset`` relative to the
+  project (a plot, a report): ``mlflow.log_artifact`` needs a local file, and its durable copy is
+  the DAG run's MLflow run, so it is written under the task's own scratch folder (two runs at
+  once would otherwise overwrite each other's file before uploading it) and read back from the
+  MLflow run by a task that loads it.
 
 The renderer prints the plan into the DAG file; each task builds the same placements at run time
 (``dataset_placements``) and overrides its catalog with them (``kedro_mlops.runtime.session.kedro_session``).
@@ -33,7 +38,7 @@ from kedro_mlops.read.project import DEFAULT_PIPELINE
 # Airflow's rule for task ids (airflow.sdk.definitions._internal.node.validate_key)
 TASK_ID = re.compile(r"^[\w.-]{1,250}$")
 
-STAYS, PERSISTED, REMAPPED = "stays", "persisted", "remapped"
+STAYS, PERSISTED, REMAPPED, SCRATCH = "stays", "persisted", "remapped", "scratch"
 START, WAIT, END, LOG_MODEL, PROMOTE = "start", "wait", "end", "log_model", "promote"
 CONTROL_TASK_IDS = {START: "start_mlflow_run", WAIT: "wait_for_files", END: "end_mlflow_run",
                     LOG_MODEL: "log_and_register_model", PROMOTE: "evaluate_and_promote"}
@@ -76,6 +81,7 @@ KINDS = {
     "memory": "MemoryDataset between tasks",
     "memory_unread": "MemoryDataset no task reads",
     "relative": "path relative to the project",
+    "mlflow_artifact": "MLflow artifact's local file relative to the project",
     "under_root": "under the run's data root",
     "external": "external",
 }
@@ -84,9 +90,10 @@ KINDS = {
 @dataclass(frozen=True)
 class DatasetPlacement:
     name: str
-    placement: str  # STAYS, PERSISTED or REMAPPED
+    placement: str  # STAYS, PERSISTED, REMAPPED or SCRATCH
     kind: str  # a key of KINDS
     #: under the run's data root (PERSISTED: the stem of the file, REMAPPED: the relative path)
+    #: or, for SCRATCH, under the task's scratch folder
     relative_path: str | None = None
     crosses_tasks: bool = False
 
@@ -101,7 +108,9 @@ class DatasetPlacement:
 
     def describe(self) -> str:
         where = {PERSISTED: "<run data root>/" + (self.relative_path or "") + ".{parquet,pkl}",
-                 REMAPPED: "<run data root>/" + (self.relative_path or "")}
+                 REMAPPED: "<run data root>/" + (self.relative_path or ""),
+                 SCRATCH: "<task scratch folder>/" + (self.relative_path or "")
+                 + ", uploaded to the run's MLflow run"}
         return f"{self.name}: {self.placement} ({self.why})" + (
             f" -> {where[self.placement]}" if self.placement in where else "")
 
@@ -191,6 +200,23 @@ def _project_relative(config: Mapping[str, Any] | None, project_path: Path) -> s
     return None
 
 
+def _is_mlflow_artifact(config: Mapping[str, Any] | None) -> bool:
+    """A kedro-mlflow ``MlflowArtifactDataset`` (whose wrapped dataset's file is local)."""
+    from kedro.io.core import parse_dataset_definition
+
+    if not config or not isinstance(config.get("dataset"), Mapping):
+        return False
+    try:
+        from kedro_mlflow.io.artifacts import MlflowArtifactDataset
+    except ImportError:  # no kedro-mlflow: no such dataset either
+        return False
+    try:
+        kind = parse_dataset_definition(dict(config))[0]
+    except Exception:  # noqa: BLE001 - an unloadable type fails in Kedro's catalog, named there
+        return False
+    return isinstance(kind, type) and issubclass(kind, MlflowArtifactDataset)
+
+
 def dataset_placements(pipeline, catalog, project_path: Path, data_root: str,
                        policies: Mapping[str, str] | None = None) -> list[DatasetPlacement]:
     """Where each dataset of ``pipeline`` lives during a DAG run whose data root is
@@ -208,6 +234,9 @@ def dataset_placements(pipeline, catalog, project_path: Path, data_root: str,
         rel = _project_relative(config, Path(project_path))
         if name not in produced:
             kind, placement = "raw", STAYS
+        elif _is_mlflow_artifact(config) and (
+                local := _project_relative(config["dataset"], Path(project_path))) is not None:
+            kind, placement, rel = "mlflow_artifact", SCRATCH, local
         elif _is_memory(catalog, name, config):
             kind = "memory" if crosses else "memory_unread"
             persist = crosses and policies["memory_datasets"] == "persist"

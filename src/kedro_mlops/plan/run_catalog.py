@@ -1,8 +1,9 @@
 """A task's catalog, with the datasets the plan moves placed under the DAG run's data root.
 
 Registered on each task's ``KedroSession`` (``kedro_mlops.runtime.session.kedro_session``): whenever Kedro builds
-the catalog, the MemoryDatasets that cross tasks become ``RunScopedDataset``s and the datasets
-whose files are relative to the project are re-created, same type, under the run's prefix. The
+the catalog, the MemoryDatasets that cross tasks become ``RunScopedDataset``s, the datasets
+whose files are relative to the project are re-created, same type, under the run's prefix, and
+the local files of MLflow artifacts under the task's scratch folder. The
 placements come from ``plan.dataset_placements``, the function the renderer printed the DAG
 file's mapping with.
 """
@@ -19,6 +20,7 @@ from kedro_mlops.plan.dag_plan import (
     _PATH_KEYS,
     PERSISTED,
     REMAPPED,
+    SCRATCH,
     DatasetPlacement,
     dataset_placements,
 )
@@ -34,11 +36,30 @@ def _remapped(catalog, placement: DatasetPlacement, data_root: str) -> AbstractD
     return AbstractDataset.from_config(placement.name, config)
 
 
+def _scratch(catalog, placement: DatasetPlacement, scratch_root: str) -> AbstractDataset:
+    """The MLflow artifact with its local file in the task's scratch folder, bound to the DAG
+    run's MLflow run (active while a node task runs): a task that loads it downloads the file
+    this run logged, not whatever another run left on this machine."""
+    import mlflow
+
+    config = dict(catalog.config_resolver.resolve_pattern(placement.name))
+    inner = dict(config["dataset"])
+    key = next(k for k in _PATH_KEYS if k in inner)
+    inner[key] = placement.location(scratch_root)
+    Path(inner[key]).parent.mkdir(parents=True, exist_ok=True)  # kedro-mlflow copies into it
+    run = mlflow.active_run()
+    if not config.get("run_id") and run is not None:
+        config["run_id"] = run.info.run_id
+    return AbstractDataset.from_config(placement.name, {**config, "dataset": inner})
+
+
 class RunScopedCatalog:
-    def __init__(self, pipeline_name: str, project_path: str, data_root: str) -> None:
+    def __init__(self, pipeline_name: str, project_path: str, data_root: str,
+                 scratch_root: str) -> None:
         self.pipeline_name = pipeline_name
         self.project_path = Path(project_path)
         self.data_root = data_root
+        self.scratch_root = scratch_root
 
     @hook_impl
     def after_catalog_created(self, catalog) -> None:
@@ -51,6 +72,11 @@ class RunScopedCatalog:
                 dataset = RunScopedDataset(placement.location(self.data_root))
             elif placement.placement == REMAPPED:
                 dataset = _remapped(catalog, placement, self.data_root)
+            elif placement.placement == SCRATCH:
+                catalog[placement.name] = _scratch(catalog, placement, self.scratch_root)
+                log.info("Dataset '%s' (%s) is written to this task's scratch folder: %s",
+                         placement.name, placement.why, placement.location(self.scratch_root))
+                continue
             else:
                 continue
             catalog[placement.name] = dataset

@@ -70,9 +70,10 @@ def _plans(project: Project, selected: dict) -> dict:
 
 def _placement_notice(plan) -> str:
     lines = "".join(f"\n    {line}" for line in plan.mapping_lines())
-    return (f"DAG '{plan.dag_id}': each DAG run keeps these datasets under its own data root "
-            "(memory_datasets: refuse / relative_paths: refuse in airflow.yml turn this off; "
-            f"{SEE_DOCS}):{lines}")
+    return (f"DAG '{plan.dag_id}': each DAG run keeps these datasets apart from other runs, "
+            "under its data root or a task's scratch folder (memory_datasets: refuse / "
+            f"relative_paths: refuse in airflow.yml turn off persisted / remapped; {SEE_DOCS}):"
+            f"{lines}")
 
 
 def _assumptions(project: Project, selected: dict, env: str) -> tuple[list[str], dict]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 from kedro.framework.session import KedroSession
@@ -78,6 +79,7 @@ def bootstrap(project_path: str | Path) -> None:
 
 @contextmanager
 def kedro_session(call: DagRunCall, data_root: str | None = None) -> Iterator[KedroSession]:
+    """The task's session; its scratch folder (local files of MLflow artifacts) goes with it."""
     bootstrap(call.project.project_path)
     runtime_params = {
         **kedro_runtime_params(call.params),
@@ -85,7 +87,9 @@ def kedro_session(call: DagRunCall, data_root: str | None = None) -> Iterator[Ke
         "data_root": data_root or call.data_root,
         "lake_root": lake_root(),
     }
-    with plain_pipelines.serving(call.project.package_name), KedroSession.create(
+    with plain_pipelines.serving(call.project.package_name), TemporaryDirectory(
+        prefix="kedro-mlops-scratch-"
+    ) as scratch, KedroSession.create(
         project_path=call.project.project_path,
         env=call.project.env,
         conf_source=call.project.conf_source,
@@ -94,7 +98,7 @@ def kedro_session(call: DagRunCall, data_root: str | None = None) -> Iterator[Ke
         # Kedro has no public way to add a hook to one session; this one moves the datasets
         # the plan places under the run's data root (kedro_mlops.plan.run_catalog).
         session._hook_manager.register(RunScopedCatalog(
-            call.pipeline_name, call.project.project_path, runtime_params["data_root"]))
+            call.pipeline_name, call.project.project_path, runtime_params["data_root"], scratch))
         yield session
 
 

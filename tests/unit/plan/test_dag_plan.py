@@ -131,10 +131,18 @@ def test_modular_project_plan_groups_each_namespace_and_persists_what_passes_in_
     }
 
 
-def test_nyc_airbnb_plans_move_nothing_and_keep_the_gate_and_the_fan_out():
+def test_nyc_airbnb_plans_move_only_mlflow_artifact_files_and_keep_the_gate_and_the_fan_out():
     plans = load_plans(NYC, ["training", "scoring"])
     training, scoring = plans["training"], plans["scoring"]
-    assert training.moved == [] and scoring.moved == []
+    # every dataset is under data_root / lake_root already, but for the plots' and reports'
+    # local files, which each task writes in its own scratch folder before uploading them
+    assert {(d.name, d.placement, d.relative_path) for d in scoring.moved} == {
+        ("drift_report_plot", "scratch", "data/08_reporting/drift_report.png"),
+        ("drift_report_html", "scratch", "data/08_reporting/drift_report.html")}
+    assert {d.name for d in training.moved} == {
+        "feature_importance_plot", "feature_profile", "predicted_vs_actual_plot",
+        "residuals_plot"}
+    assert {d.kind for d in training.moved} == {"mlflow_artifact"}
     assert training.gate and training.tail == ["log_model", "promote", "end"]
     assert training.params["force_promotion"]["default"] is False
     assert set(training.groups) == {"data_processing", "training"}

@@ -29,7 +29,8 @@ def test_moved_datasets_live_under_the_run_data_root(tmp_path):
     bootstrap_project(STARTER)
     catalog = starter_catalog()
     data_root = str(tmp_path / "runs" / "starter" / "run_1")
-    RunScopedCatalog("__default__", str(STARTER), data_root).after_catalog_created(catalog)
+    RunScopedCatalog("__default__", str(STARTER), data_root,
+                     str(tmp_path / "scratch")).after_catalog_created(catalog)
 
     remapped = catalog.get("model_input_table")
     assert type(remapped).__name__ == "PickleDataset"  # the catalog's type, moved
@@ -47,3 +48,39 @@ def test_moved_datasets_live_under_the_run_data_root(tmp_path):
     assert written == ["data/03_primary/model_input_table.pkl", "data_science.X_train.parquet"]
     assert not (STARTER / "data" / "03_primary").exists()
     pd.testing.assert_frame_equal(catalog.load("data_science.X_train"), frame)
+
+
+def test_mlflow_artifact_files_go_to_the_task_scratch_folder_and_load_from_the_run(
+        tmp_path, local_mlflow):
+    """Two DAG runs at once must not write one local file before each uploads it: the local
+    file of an MlflowArtifactDataset goes to the task's own scratch folder, and another task
+    (another scratch folder, maybe another machine) reads it back from the DAG run's MLflow run."""
+    import mlflow
+
+    bootstrap_project(STARTER)
+    config = yaml.safe_load((STARTER / "conf/base/catalog.yml").read_text())
+    for entry in config.values():
+        entry["filepath"] = str(STARTER / entry["filepath"])
+    config["model_input_table"] = {
+        "type": "kedro_mlflow.io.artifacts.MlflowArtifactDataset",
+        "artifact_path": "tables",
+        "dataset": config["model_input_table"],
+    }
+    data_root = str(tmp_path / "runs" / "starter" / "run_1")
+    frame = pd.DataFrame({"engines": [1, 2]})
+    with mlflow.start_run() as run:
+        writer = DataCatalog.from_config(config)
+        RunScopedCatalog("__default__", str(STARTER), data_root,
+                         str(tmp_path / "scratch_1")).after_catalog_created(writer)
+        writer.save("model_input_table", frame)
+        reader = DataCatalog.from_config(config)
+        RunScopedCatalog("__default__", str(STARTER), data_root,
+                         str(tmp_path / "scratch_2")).after_catalog_created(reader)
+        # the run's own file: another run's copy on this machine would differ
+        (tmp_path / "scratch_2" / "data/03_primary/model_input_table.pkl").write_bytes(b"other")
+        pd.testing.assert_frame_equal(reader.load("model_input_table"), frame)
+
+    assert (tmp_path / "scratch_1" / "data/03_primary/model_input_table.pkl").is_file()
+    assert not (STARTER / "data" / "03_primary").exists()
+    logged = local_mlflow.list_artifacts(run.info.run_id, "tables")
+    assert [a.path for a in logged] == ["tables/model_input_table.pkl"]
