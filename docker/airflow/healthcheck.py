@@ -1,6 +1,7 @@
 """Container health checks of the Airflow services in docker-compose.yml.
 
-    python healthcheck.py api-server            # GET /api/v2/monitor/health, metadatabase healthy
+    python healthcheck.py api-server            # GET /api/v2/monitor/health (metadatabase
+                                                # healthy) and GET /execution/health
     python healthcheck.py scheduler|dag-processor|triggerer
                                                 # this host's job row: running, heartbeat < 30 s
     python healthcheck.py worker [--name NODE] [--timeout S]

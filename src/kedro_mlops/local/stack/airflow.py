@@ -345,17 +345,26 @@ def api_server_health(
     port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, timeout: float = 2.0
 ) -> HealthCheck:
     """Healthy when ``GET /api/v2/monitor/health`` (no auth needed) answers and reports the
-    metadata DB healthy. The same JSON has scheduler/dag_processor/triggerer status fields
-    (most recent job of each kind, healthy = heartbeat younger than 30 s)."""
-    url = f"{api_url(port, host)}/api/v2/monitor/health"
+    metadata DB healthy (the same JSON has scheduler/dag_processor/triggerer status fields:
+    most recent job of each kind, healthy = heartbeat younger than 30 s), and the Task
+    Execution API, which every task's supervisor calls, answers ``GET /execution/health``.
+
+    The api-server sets that API up on its first request, about 4 s on 2 cores: asked here,
+    that happens while the stack starts, not in the first task of the first DAG run."""
+    base = api_url(port, host)
+
+    def answer(path: str) -> dict:
+        with urllib.request.urlopen(f"{base}{path}", timeout=timeout) as resp:
+            return json.loads(resp.read()) if resp.status == 200 else {}
 
     def check() -> bool:
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:
-                health = json.loads(resp.read()) if resp.status == 200 else {}
+            health = answer("/api/v2/monitor/health")
+            if (health.get("metadatabase") or {}).get("status") != "healthy":
+                return False
+            return answer("/execution/health").get("status") == "healthy"
         except (urllib.error.URLError, OSError, ValueError):
             return False
-        return (health.get("metadatabase") or {}).get("status") == "healthy"
 
     return check
 
