@@ -22,7 +22,12 @@ import socket
 import sys
 from datetime import UTC, datetime, timedelta
 
-from kedro_mlops.local.stack.airflow import JOB_HEALTH_THRESHOLD, JOB_TYPES, api_server_health, libpq_url
+from kedro_mlops.local.stack.airflow import (
+    JOB_HEALTH_THRESHOLD,
+    JOB_TYPES,
+    api_server_health,
+    libpq_url,
+)
 
 JOBS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 
