@@ -243,6 +243,10 @@ def test_every_dependency_waits_for_health_or_completion(services):
             "service_completed_successfully"
     worker = services["airflow-worker"]["depends_on"]
     assert {"mlflow", "airflow-api-server", "minio-init"} <= set(worker)
+    # what the local stack's jobs need (JOB_NEEDS): the tasks' services for the Celery worker,
+    # MLflow for the dag-processor's failure callbacks, the bucket for the triggerer's sensors
+    assert "mlflow" in services["airflow-dag-processor"]["depends_on"]
+    assert "minio-init" in services["airflow-triggerer"]["depends_on"]
     assert services["mlflow"]["depends_on"]["minio-init"]["condition"] == \
         "service_completed_successfully"
 

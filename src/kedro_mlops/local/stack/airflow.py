@@ -515,7 +515,8 @@ def components(
                 # and stop before what their work uses: the scheduler's LocalExecutor workers
                 # run the tasks (MLflow, S3; a stopping scheduler waits for them), the
                 # dag-processor runs the failure callbacks (MLflow), the triggerer the file
-                # sensors (S3). docker-compose.yml's depends_on says the same.
+                # sensors (S3). docker-compose.yml's depends_on says the same, the tasks'
+                # part on airflow-worker (the CeleryExecutor's scheduler runs none).
                 after=JOB_NEEDS[job],
             )
         )
