@@ -246,10 +246,10 @@ def test_scoring_without_a_champion_fails_clearly_and_marks_the_run_failed(airfl
     _wait_for_status(mlflow_run.info.run_id, "FAILED")
 
 
-def _tries(airflow, dag_id: str, run_id: str) -> dict[str, int]:
+def _tries(airflow, dag_id: str, run_id: str, tis=None) -> dict[str, int]:
     """Try number of each task instance of the run (mapped copies: the highest)."""
     tries: dict[str, int] = {}
-    for ti in airflow.task_instances(dag_id, run_id):
+    for ti in tis if tis is not None else airflow.task_instances(dag_id, run_id):
         tries[ti.task_id] = max(tries.get(ti.task_id, 0), ti.try_number)
     return tries
 
@@ -264,7 +264,8 @@ def _assert_first_tries(airflow, dag_id: str, run_id: str) -> None:
             airflow.task_log(dag_id, run_id, ti.task_id, 1, map_index=ti.map_index)
             .splitlines()[-40:])
         for ti in retried)
-    assert tis and not retried, f"{dag_id}/{run_id} retried: {_tries(airflow, dag_id, run_id)}\n{logs}"
+    assert tis and not retried, \
+        f"{dag_id}/{run_id} retried: {_tries(airflow, dag_id, run_id, tis)}\n{logs}"
 
 
 def _wait_for_status(run_id: str, status: str, timeout: float = 60) -> None:

@@ -29,11 +29,16 @@ from kedro_mlops.runtime.datasets import RunScopedDataset
 log = logging.getLogger(__name__)
 
 
+def _at(config: dict, location: str) -> dict:
+    """The dataset config with its file (``filepath``/``path``) at ``location``."""
+    key = next(k for k in _PATH_KEYS if k in config)
+    return {**config, key: location}
+
+
 def _remapped(catalog, placement: DatasetPlacement, data_root: str) -> AbstractDataset:
     config = dict(catalog.config_resolver.resolve_pattern(placement.name))
-    key = next(k for k in _PATH_KEYS if k in config)
-    config[key] = placement.location(data_root)
-    return AbstractDataset.from_config(placement.name, config)
+    return AbstractDataset.from_config(placement.name,
+                                       _at(config, placement.location(data_root)))
 
 
 def _scratch(catalog, placement: DatasetPlacement, scratch_root: str) -> AbstractDataset:
@@ -43,14 +48,13 @@ def _scratch(catalog, placement: DatasetPlacement, scratch_root: str) -> Abstrac
     import mlflow
 
     config = dict(catalog.config_resolver.resolve_pattern(placement.name))
-    inner = dict(config["dataset"])
-    key = next(k for k in _PATH_KEYS if k in inner)
-    inner[key] = placement.location(scratch_root)
-    Path(inner[key]).parent.mkdir(parents=True, exist_ok=True)  # kedro-mlflow copies into it
+    local = placement.location(scratch_root)
+    Path(local).parent.mkdir(parents=True, exist_ok=True)  # kedro-mlflow copies into it
+    config["dataset"] = _at(dict(config["dataset"]), local)
     run = mlflow.active_run()
     if not config.get("run_id") and run is not None:
         config["run_id"] = run.info.run_id
-    return AbstractDataset.from_config(placement.name, {**config, "dataset": inner})
+    return AbstractDataset.from_config(placement.name, config)
 
 
 class RunScopedCatalog:
@@ -68,17 +72,16 @@ class RunScopedCatalog:
         pipeline = pipelines[self.pipeline_name]
         for placement in dataset_placements(pipeline, catalog, self.project_path,
                                             self.data_root):
+            root, where = self.data_root, "lives under this DAG run's data root"
             if placement.placement == PERSISTED:
-                dataset = RunScopedDataset(placement.location(self.data_root))
+                dataset = RunScopedDataset(placement.location(root))
             elif placement.placement == REMAPPED:
-                dataset = _remapped(catalog, placement, self.data_root)
+                dataset = _remapped(catalog, placement, root)
             elif placement.placement == SCRATCH:
-                catalog[placement.name] = _scratch(catalog, placement, self.scratch_root)
-                log.info("Dataset '%s' (%s) is written to this task's scratch folder: %s",
-                         placement.name, placement.why, placement.location(self.scratch_root))
-                continue
+                root, where = self.scratch_root, "is written to this task's scratch folder"
+                dataset = _scratch(catalog, placement, root)
             else:
                 continue
             catalog[placement.name] = dataset
-            log.info("Dataset '%s' (%s) lives under this DAG run's data root: %s",
-                     placement.name, placement.why, placement.location(self.data_root))
+            log.info("Dataset '%s' (%s) %s: %s", placement.name, placement.why, where,
+                     placement.location(root))

@@ -17,17 +17,18 @@ from kedro_mlops.runtime.datasets import RunScopedDataset
 STARTER = Path(__file__).parents[2] / "fixtures" / "starter_project"
 
 
-def starter_catalog() -> DataCatalog:
-    """The starter's catalog with its relative paths made absolute, as Kedro's context does."""
+def starter_config() -> dict:
+    """The starter's catalog config with its relative paths made absolute, as Kedro's context
+    does."""
     config = yaml.safe_load((STARTER / "conf/base/catalog.yml").read_text())
     for entry in config.values():
         entry["filepath"] = str(STARTER / entry["filepath"])
-    return DataCatalog.from_config(config)
+    return config
 
 
 def test_moved_datasets_live_under_the_run_data_root(tmp_path):
     bootstrap_project(STARTER)
-    catalog = starter_catalog()
+    catalog = DataCatalog.from_config(starter_config())
     data_root = str(tmp_path / "runs" / "starter" / "run_1")
     RunScopedCatalog("__default__", str(STARTER), data_root,
                      str(tmp_path / "scratch")).after_catalog_created(catalog)
@@ -58,9 +59,7 @@ def test_mlflow_artifact_files_go_to_the_task_scratch_folder_and_load_from_the_r
     import mlflow
 
     bootstrap_project(STARTER)
-    config = yaml.safe_load((STARTER / "conf/base/catalog.yml").read_text())
-    for entry in config.values():
-        entry["filepath"] = str(STARTER / entry["filepath"])
+    config = starter_config()
     config["model_input_table"] = {
         "type": "kedro_mlflow.io.artifacts.MlflowArtifactDataset",
         "artifact_path": "tables",
