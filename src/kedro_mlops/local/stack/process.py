@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -104,8 +105,27 @@ def port_in_use(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel hands to outgoing connections (Linux; elsewhere its default)."""
+    with contextlib.suppress(OSError, ValueError):
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    return range(32768, 61000)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free right now (for tests and experiments)."""
+    """A TCP port that is free right now (for tests and experiments), outside the ephemeral
+    range: a port the kernel chose there can be taken by any outgoing connection (a client of
+    PostgreSQL, say) in the seconds before the service binds it ("address already in use")."""
+    ephemeral = _ephemeral_ports()
+    candidates = [p for p in range(10_000, 65_536) if p not in ephemeral]
+    for port in random.sample(candidates, min(200, len(candidates))):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
