@@ -173,13 +173,15 @@ class KedroNodeOperator(_KedroProjectOperator):
         self.node_name = node_name
 
     def execute(self, context: Any) -> None:
+        from kedro_mlops.runtime.fresh_stack import on_fresh_stack
         from kedro_mlops.runtime.node_run import run_node
 
         call = self._call(context)
         log.info("Kedro node '%s' of pipeline '%s'; data under %s",
                  self.node_name, self.pipeline_name, call.data_root)
         mlflow_run_id = _mlflow_run_id(context)
-        _fail_fast_unless_retryable(lambda: run_node(call, self.node_name, mlflow_run_id))
+        _fail_fast_unless_retryable(
+            lambda: on_fresh_stack(lambda: run_node(call, self.node_name, mlflow_run_id)))
 
 
 class LogModelOperator(_KedroProjectOperator):

@@ -74,6 +74,7 @@ LIBRARIES = (
     "kedro_mlops.runtime.session",
     "kedro_mlops.runtime.mlflow_run",
     "kedro_mlops.runtime.node_run",
+    "kedro_mlops.runtime.fresh_stack",
     "kedro_mlops.runtime.model_alias",
     "kedro_mlops.runtime.model_registry",
     "kedro_mlops.runtime.promotion",
