@@ -22,7 +22,7 @@ def test_a_port_in_use_is_skipped(monkeypatch):
         taken.listen()
         busy = taken.getsockname()[1]
         # the busy port is the first candidate tried
-        monkeypatch.setattr(process.random, "sample",
-                            lambda ports, k: [busy, *(p for p in ports[:k] if p != busy)])
+        monkeypatch.setattr(process.random.SystemRandom, "sample",
+                            lambda self, ports, k: [busy, *(p for p in ports[:k] if p != busy)])
         port = free_port()
         assert port != busy and port not in _ephemeral_ports()

@@ -119,7 +119,8 @@ def free_port(host: str = "127.0.0.1") -> int:
     PostgreSQL, say) in the seconds before the service binds it ("address already in use")."""
     ephemeral = _ephemeral_ports()
     candidates = [p for p in range(10_000, 65_536) if p not in ephemeral]
-    for port in random.sample(candidates, min(200, len(candidates))):
+    # not the module-level generator: a test seeding it would give every worker the same ports
+    for port in random.SystemRandom().sample(candidates, min(200, len(candidates))):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))
