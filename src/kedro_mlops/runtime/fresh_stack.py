@@ -7,9 +7,10 @@ A task process is forked deep inside its executor worker's call stack (a Celery 
 is some 70 frames deep), so its Kedro session runs at a depth no ``kedro run`` ever has, and
 there some of Kedro's, OmegaConf's and pandas' loops hit such a boundary: a task on a Celery
 worker that loaded the project's config three times mapped and unmapped a chunk 10,000 times
-(a load took 0.13-0.25 s; 0.06-0.09 s on the LocalExecutor). On two Celery workers, with the node tasks on fresh stacks, a training
-DAG's tasks made 0.70 million page faults instead of 0.91 million, and the DAG run took 26.9 s
-instead of 31.2 s (medians of 5 runs each, alternating on one stack).
+(a load took 0.13-0.25 s; 0.06-0.09 s on the LocalExecutor). On two Celery workers, with the
+node tasks on fresh stacks, a training DAG's tasks made 0.70 million page faults instead of
+0.91 million, and the DAG run took 26.9 s instead of 31.2 s (medians of 5 runs each,
+alternating on one stack).
 
 A new thread starts with an empty stack, as ``kedro run`` does, whatever forked the task. The
 calling thread only waits: Airflow's signal handlers (SIGTERM, the SIGALRM of
@@ -30,7 +31,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def on_fresh_stack(work: Callable[[], T], name: str = "kedro-node") -> T:
+def on_fresh_stack(work: Callable[[], T]) -> T:
     """``work()`` on a new thread (with this thread's context variables); its result, or its
     exception raised here."""
     context = contextvars.copy_context()
@@ -43,7 +44,7 @@ def on_fresh_stack(work: Callable[[], T], name: str = "kedro-node") -> T:
             outcome["error"] = error
 
     # daemon: a task whose main thread was stopped (timeout, SIGTERM) exits without waiting
-    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread = threading.Thread(target=run, name="kedro-node", daemon=True)
     thread.start()
     thread.join()
     if "error" in outcome:
