@@ -623,8 +623,9 @@ def airflow_rss(state: Path) -> dict[str, float]:
 def machine() -> str:
     import psutil
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, check=False,
-                            capture_output=True, text=True).stdout.strip() or "?"
+    # "-dirty": the figures came from uncommitted code as well
+    commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], cwd=REPO,
+                            check=False, capture_output=True, text=True).stdout.strip() or "?"
     return (f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} cores, "
             f"{psutil.virtual_memory().total / 2**30:.0f} GiB; commit {commit}; "
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")

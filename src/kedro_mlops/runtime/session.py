@@ -8,6 +8,7 @@ served as its plain training pipeline (``plain_pipelines``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,12 @@ from kedro_mlops.runtime.params import (
     kedro_runtime_params,
     unknown_params,
 )
+
+# Kedro 1.7 calls OmegaConf.register_new_resolver, deprecated since OmegaConf 2.4, on every config
+# load: a warning the user can do nothing about, which each task (a process of its own) printed
+# again into its log. Only this message from Kedro's config package; every other warning shows.
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated",
+                        category=UserWarning, module=r"kedro\.config\.")
 
 
 @dataclass(frozen=True)

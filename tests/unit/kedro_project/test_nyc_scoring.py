@@ -839,18 +839,18 @@ def test_registered_model_dataset_resolves_alias_to_version(local_mlflow):
     # a pinned version wins over the alias (the DAG resolves the alias once per run)
     for version in ("2", 2):
         pinned = MlflowRegisteredModelDataset(
-            model_name="price_model_test", alias="champion", version=version
+            model_name="price_model_test", alias="champion", model_version=version
         ).load()
         assert (pinned.version, pinned.alias) == ("2", "champion")
         assert pinned.predict(pd.DataFrame({"id": [5]}))["predicted_price"].tolist() == [2.0]
     # an empty runtime param is no pin
-    unpinned = MlflowRegisteredModelDataset(model_name="price_model_test", version="").load()
+    unpinned = MlflowRegisteredModelDataset(model_name="price_model_test", model_version="").load()
     assert unpinned.version == "1"
 
     with pytest.raises(DatasetError, match=r"models:/price_model_test@challenger"):
         MlflowRegisteredModelDataset(model_name="price_model_test", alias="challenger").load()
     with pytest.raises(DatasetError, match=r"version 9"):
-        MlflowRegisteredModelDataset(model_name="price_model_test", version="9").load()
+        MlflowRegisteredModelDataset(model_name="price_model_test", model_version="9").load()
     with pytest.raises(DatasetError, match="read-only"):
         MlflowRegisteredModelDataset(model_name="price_model_test").save(loaded)
 
@@ -867,7 +867,7 @@ def test_model_reference_dataset(local_mlflow, training_profile):
     assert list(reference["inputs"]) == MODEL_INPUT_COLUMNS
     assert reference["profile"] is None
 
-    pinned = MlflowModelReferenceDataset(model_name="price_model_test", version=2).load()
+    pinned = MlflowModelReferenceDataset(model_name="price_model_test", model_version=2).load()
     assert (pinned["version"], pinned["run_id"]) == ("2", run_2)
     assert pinned["profile"] == training_profile
 

@@ -92,16 +92,18 @@ class MlflowRegisteredModelDataset(AbstractDataset[None, RegisteredModel]):
           type: nyc_airbnb.datasets.MlflowRegisteredModelDataset
           model_name: nyc_airbnb_price
           alias: champion
-          version: ${runtime_params:model_version, null}  # pinned by the deployment, if any
+          model_version: ${runtime_params:model_version, null}  # pinned by the deployment, if any
 
     The registry is the one MLflow is configured with (kedro-mlflow sets it from mlflow.yml).
+    The pin is ``model_version``, not ``version``: Kedro drops a ``version`` key from every
+    dataset's configuration (a reserved word), with only a log line, and the alias would win.
     """
 
     def __init__(
         self,
         model_name: str,
         alias: str = "champion",
-        version: str | int | None = None,
+        model_version: str | int | None = None,
         flavor: str = "mlflow.pyfunc",
         load_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
@@ -110,7 +112,7 @@ class MlflowRegisteredModelDataset(AbstractDataset[None, RegisteredModel]):
             raise DatasetError("Both 'model_name' and 'alias' must be non-empty")
         self._model_name = model_name
         self._alias = alias
-        self._version = version
+        self._version = model_version
         self._flavor = flavor
         self._load_args = dict(load_args or {})
         self.metadata = metadata
@@ -136,7 +138,7 @@ class MlflowRegisteredModelDataset(AbstractDataset[None, RegisteredModel]):
     def _describe(self) -> dict[str, Any]:
         return {
             "model_uri": f"models:/{self._model_name}@{self._alias}",
-            "version": self._version,
+            "model_version": self._version,
             "flavor": self._flavor,
         }
 
@@ -153,13 +155,13 @@ class MlflowModelReferenceDataset(AbstractDataset[None, dict]):
         self,
         model_name: str,
         alias: str = "champion",
-        version: str | int | None = None,
+        model_version: str | int | None = None,
         profile_artifact: str = "reference/feature_profile.json",
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self._model_name = model_name
         self._alias = alias
-        self._version = version
+        self._version = model_version
         self._profile_artifact = profile_artifact
         self.metadata = metadata
 
@@ -194,7 +196,7 @@ class MlflowModelReferenceDataset(AbstractDataset[None, dict]):
 
     def _describe(self) -> dict[str, Any]:
         return {"model_uri": f"models:/{self._model_name}@{self._alias}",
-                "version": self._version, "profile_artifact": self._profile_artifact}
+                "model_version": self._version, "profile_artifact": self._profile_artifact}
 
 
 class MlflowActiveRunDataset(AbstractDataset[None, dict]):

@@ -1,0 +1,37 @@
+"""The task's Kedro session: what its log carries."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CONFIG_LOAD = r"""
+import sys, warnings
+if sys.argv[2] == "task":
+    import kedro_mlops.runtime.session  # what every task imports before Kedro loads config
+from kedro.config import OmegaConfigLoader
+with warnings.catch_warnings(record=True) as caught:
+    OmegaConfigLoader(sys.argv[1])["parameters"]
+    warnings.warn_explicit("register_new_resolver() is deprecated", UserWarning, "nodes.py", 1,
+                           module="my_project.nodes")
+for w in caught:
+    print("warning:", w.filename.rsplit("/", 1)[-1], str(w.message).splitlines()[0])
+"""
+
+
+def _warnings_of_a_config_load(tmp_path, process: str) -> list[str]:
+    (tmp_path / "base").mkdir(exist_ok=True)
+    (tmp_path / "base" / "parameters.yml").write_text("alpha: ${runtime_params:alpha, 1}\n")
+    out = subprocess.run([sys.executable, "-c", CONFIG_LOAD, str(tmp_path), process],
+                         capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if line.startswith("warning:")]  # not Kedro's logs
+
+
+def test_kedros_resolver_deprecation_stays_out_of_task_logs(tmp_path):
+    plain = _warnings_of_a_config_load(tmp_path, "plain")
+    assert any(line.startswith("warning: omegaconf_config.py register_new_resolver() is deprecated")
+               for line in plain)
+
+    task = _warnings_of_a_config_load(tmp_path, "task")
+    # only Kedro's own call is silenced: the same words from a user's module still show
+    assert task == ["warning: nodes.py register_new_resolver() is deprecated"]
