@@ -30,11 +30,11 @@ from kedro_mlops.runtime.params import (
     unknown_params,
 )
 
-# Kedro 1.7 calls OmegaConf.register_new_resolver, deprecated since OmegaConf 2.4, on every config
-# load: a warning the user can do nothing about, which each task (a process of its own) printed
-# again into its log. Only this message from Kedro's config package; every other warning shows.
+# Kedro 1.7 (each config load) and kedro-mlflow (each session) call OmegaConf.register_new_resolver,
+# deprecated since OmegaConf 2.4: a warning the user can do nothing about, which each task (a
+# process of its own) printed again into its log. Only this message from those two packages.
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated",
-                        category=UserWarning, module=r"kedro\.config\.")
+                        category=UserWarning, module=r"kedro(_mlflow)?\.")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ if sys.argv[2] == "task":
 from kedro.config import OmegaConfigLoader
 with warnings.catch_warnings(record=True) as caught:
     OmegaConfigLoader(sys.argv[1])["parameters"]
+    # kedro-mlflow's hook makes the same call at each session
+    warnings.warn_explicit("register_new_resolver() is deprecated", UserWarning, "mlflow_hook.py",
+                           1, module="kedro_mlflow.framework.hooks.mlflow_hook")
     warnings.warn_explicit("register_new_resolver() is deprecated", UserWarning, "nodes.py", 1,
                            module="my_project.nodes")
 for w in caught:
@@ -31,6 +34,7 @@ def test_kedros_resolver_deprecation_stays_out_of_task_logs(tmp_path):
     plain = _warnings_of_a_config_load(tmp_path, "plain")
     assert any(line.startswith("warning: omegaconf_config.py register_new_resolver() is deprecated")
                for line in plain)
+    assert "warning: mlflow_hook.py register_new_resolver() is deprecated" in plain
 
     task = _warnings_of_a_config_load(tmp_path, "task")
     # only Kedro's own call is silenced: the same words from a user's module still show

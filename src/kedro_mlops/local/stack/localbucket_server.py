@@ -27,6 +27,10 @@ from .s3_sigv4 import SignatureError, verify
 class Handler(S3Handler):
     access_key_id = ""
     secret_access_key = ""
+    # http.server writes a response's headers and its body in two sends; with Nagle's algorithm
+    # the body waits for the client's delayed ACK of the headers: 40 ms on every GET and list
+    # (each task's reads, each file and folder of an MLflow model download). MinIO answers at once.
+    disable_nagle_algorithm = True
 
     def _dispatch(self, action):
         url = urlsplit(self.path)
