@@ -57,6 +57,24 @@ def _scratch(catalog, placement: DatasetPlacement, scratch_root: str) -> Abstrac
     return AbstractDataset.from_config(placement.name, config)
 
 
+class _NotReplacing(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "Replacing dataset '%s'"
+
+
+def _replace_quietly(catalog, name: str, dataset: AbstractDataset) -> None:
+    """``catalog[name] = dataset`` without Kedro's "Replacing dataset" WARNING: the move is
+    the plan's, and the INFO line that follows says where the dataset went (a WARNING in every
+    task's log, for nothing wrong, taught users to skip the warnings)."""
+    catalog_log = logging.getLogger("kedro.io.data_catalog")
+    quiet = _NotReplacing()
+    catalog_log.addFilter(quiet)
+    try:
+        catalog[name] = dataset
+    finally:
+        catalog_log.removeFilter(quiet)
+
+
 class RunScopedCatalog:
     def __init__(self, pipeline_name: str, project_path: str, data_root: str,
                  scratch_root: str) -> None:
@@ -82,6 +100,6 @@ class RunScopedCatalog:
                 dataset = _scratch(catalog, placement, root)
             else:
                 continue
-            catalog[placement.name] = dataset
+            _replace_quietly(catalog, placement.name, dataset)
             log.info("Dataset '%s' (%s) %s: %s", placement.name, placement.why, where,
                      placement.location(root))

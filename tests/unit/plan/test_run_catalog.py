@@ -4,6 +4,7 @@ data root, the others are left as the catalog made them (end to end: tests/e2e/t
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -26,12 +27,34 @@ def starter_config() -> dict:
     return config
 
 
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def test_moved_datasets_live_under_the_run_data_root(tmp_path):
-    bootstrap_project(STARTER)
-    catalog = DataCatalog.from_config(starter_config())
-    data_root = str(tmp_path / "runs" / "starter" / "run_1")
-    RunScopedCatalog("__default__", str(STARTER), data_root,
-                     str(tmp_path / "scratch")).after_catalog_created(catalog)
+    bootstrap_project(STARTER)  # Kedro's logging config: after it, to hear what the hook logs
+    heard, root = Records(), logging.getLogger()
+    level = root.level
+    root.addHandler(heard)
+    root.setLevel(logging.INFO)
+    try:
+        catalog = DataCatalog.from_config(starter_config())
+        data_root = str(tmp_path / "runs" / "starter" / "run_1")
+        RunScopedCatalog("__default__", str(STARTER), data_root,
+                         str(tmp_path / "scratch")).after_catalog_created(catalog)
+        # each move is one INFO line saying where, not Kedro's "Replacing dataset" WARNING too
+        moved = [r for r in heard.records if "model_input_table" in r.getMessage()]
+        assert [r.levelname for r in moved] == ["INFO"]
+        catalog["model_input_table"] = catalog["model_input_table"]  # Kedro's own: intact
+        assert heard.records[-1].getMessage() == "Replacing dataset 'model_input_table'"
+    finally:
+        root.removeHandler(heard)
+        root.setLevel(level)
 
     remapped = catalog.get("model_input_table")
     assert type(remapped).__name__ == "PickleDataset"  # the catalog's type, moved

@@ -1,4 +1,4 @@
-"""The task's Kedro session: what its log carries."""
+"""What a task's log carries: its warnings are the ones to read."""
 
 from __future__ import annotations
 
@@ -39,3 +39,31 @@ def test_kedros_resolver_deprecation_stays_out_of_task_logs(tmp_path):
     task = _warnings_of_a_config_load(tmp_path, "task")
     # only Kedro's own call is silenced: the same words from a user's module still show
     assert task == ["warning: nodes.py register_new_resolver() is deprecated"]
+
+
+RESUMED_RUN = r"""
+import logging.config, sys, yaml
+from kedro_mlops.runtime.operators import TASK_LOGGING
+with open(TASK_LOGGING) as f:
+    logging.config.dictConfig(yaml.safe_load(f))
+hook = logging.getLogger("kedro_mlflow.framework.hooks.mlflow_hook")
+# what kedro-mlflow's hook logs in every task, which resumes the DAG run's MLflow run
+hook.warning("The mlflow run 4f2a is already active. Configuration is inferred from the "
+             "environment, and mlflow.yml is ignored.")
+hook.warning("mlflow_config.tracking.run.id='4f2a'")
+hook.warning("A mlflow run was already active (run_id='4f2a') before the KedroSession was started. "
+             "This run will be used for logging.")
+hook.warning("The run '4f2a' was already opened before launching 'kedro run' so it is not closed. "
+             "You should close it manually.")
+# what it logs when something is wrong
+hook.warning("Parameter 'notes' (value length 6001) is truncated to its 6000 first characters.")
+"""
+
+
+def test_kedro_mlflows_resumed_run_lines_are_info_and_its_warnings_stay():
+    out = subprocess.run([sys.executable, "-c", RESUMED_RUN], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    hook = "kedro_mlflow.framework.hooks.mlflow_hook"
+    assert [line.split(" ", 1)[0] for line in out if hook in line] == [
+        "INFO", "INFO", "INFO", "INFO", "WARNING"]
+    assert out[-1].startswith(f"WARNING {hook}: Parameter 'notes'")
