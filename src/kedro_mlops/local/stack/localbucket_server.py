@@ -44,6 +44,32 @@ class Handler(S3Handler):
             return
         super()._dispatch(action)
 
+    def _list_entries(self, bucket_dir, prefix, delimiter, marker, marker_is_prefix, max_keys):
+        # localbucket walks the whole bucket for each listing, so every listing got slower with
+        # each run the stack kept (MLflow lists every folder of a model it downloads). Keys under
+        # the prefix all lie in the folder of its last "/": walk that folder alone.
+        full = super()._list_entries
+        folder = prefix.rpartition("/")[0]
+        parts = folder.split("/")
+        start = bucket_dir.joinpath(*parts)
+        if not folder or any(part in ("", ".", "..") for part in parts) \
+                or not start.resolve().is_relative_to(bucket_dir.resolve()):
+            return full(bucket_dir, prefix, delimiter, marker, marker_is_prefix, max_keys)
+        head = folder + "/"
+        if marker.startswith(head):
+            marker = marker[len(head):]
+            if not marker and marker_is_prefix:
+                return [], [], False, ""  # the folder itself, a prefix to skip: nothing is left
+        elif marker:
+            if marker.encode() > head.encode() or (marker_is_prefix and head.startswith(marker)):
+                return [], [], False, ""  # the marker is past every key under the folder
+            marker, marker_is_prefix = "", False
+        contents, common_prefixes, truncated, last_entry = full(
+            start, prefix[len(head):], delimiter, marker, marker_is_prefix, max_keys)
+        return ([(head + key, path) for key, path in contents],
+                [head + common for common in common_prefixes], truncated,
+                last_entry[:2] + head + last_entry[2:] if last_entry else last_entry)
+
     def _post_request(self, bucket: str, key: str):
         if bucket and not key and "delete" in self.query:
             self._check_query("DeleteObjects", {"delete"})
