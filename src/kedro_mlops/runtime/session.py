@@ -8,7 +8,6 @@ served as its plain training pipeline (``plain_pipelines``).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from kedro.framework.startup import bootstrap_project
 
 from kedro_mlops.config import KedroProject, lake_root, run_data_root
 from kedro_mlops.plan.run_catalog import RunScopedCatalog
-from kedro_mlops.runtime import plain_pipelines
+from kedro_mlops.runtime import plain_pipelines, task_log_noise
 from kedro_mlops.runtime.params import (
     RUN_ANNOTATIONS,
     InvalidRunParams,
@@ -30,11 +29,7 @@ from kedro_mlops.runtime.params import (
     unknown_params,
 )
 
-# Kedro 1.7 (each config load) and kedro-mlflow (each session) call OmegaConf.register_new_resolver,
-# deprecated since OmegaConf 2.4: a warning the user can do nothing about, which each task (a
-# process of its own) printed again into its log. Only this message from those two packages.
-warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated",
-                        category=UserWarning, module=r"kedro(_mlflow)?\.")
+task_log_noise.quiet()
 
 
 @dataclass(frozen=True)

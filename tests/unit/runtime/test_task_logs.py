@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+from kedro_mlops.runtime.operators import TASK_LOGGING
 
 CONFIG_LOAD = r"""
 import sys, warnings
@@ -42,10 +45,10 @@ def test_kedros_resolver_deprecation_stays_out_of_task_logs(tmp_path):
 
 
 RESUMED_RUN = r"""
-import logging.config, sys, yaml
-from kedro_mlops.runtime.operators import TASK_LOGGING
-with open(TASK_LOGGING) as f:
-    logging.config.dictConfig(yaml.safe_load(f))
+import logging
+import kedro_mlops.runtime.session  # as a task: Kedro reads and checks task_logging.yml
+from kedro.framework import project
+project.LOGGING.configure(project.LOGGING.data)  # again, as each task of a warm worker does
 hook = logging.getLogger("kedro_mlflow.framework.hooks.mlflow_hook")
 # what kedro-mlflow's hook logs in every task, which resumes the DAG run's MLflow run
 hook.warning("The mlflow run 4f2a is already active. Configuration is inferred from the "
@@ -61,8 +64,9 @@ hook.warning("Parameter 'notes' (value length 6001) is truncated to its 6000 fir
 
 
 def test_kedro_mlflows_resumed_run_lines_are_info_and_its_warnings_stay():
+    env = {**os.environ, "KEDRO_LOGGING_CONFIG": TASK_LOGGING}
     out = subprocess.run([sys.executable, "-c", RESUMED_RUN], capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+                         check=True, env=env).stdout.splitlines()
     hook = "kedro_mlflow.framework.hooks.mlflow_hook"
     assert [line.split(" ", 1)[0] for line in out if hook in line] == [
         "INFO", "INFO", "INFO", "INFO", "WARNING"]
