@@ -62,6 +62,7 @@ LIBRARIES = (
     "mlflow.store.artifact.http_artifact_repo",
     "pandas",
     "pyarrow.parquet",
+    "pyarrow.dataset",  # what pyarrow.parquet imports on its first read
     "fsspec",
     "s3fs",
     "botocore.session",
@@ -69,6 +70,9 @@ LIBRARIES = (
     "sklearn",
     "sklearn.base",
     "sklearn.utils",
+    # scikit-learn reads a pandas frame's feature names through narwhals, which imports its
+    # pandas support on first use
+    "narwhals._pandas_like.namespace",
     "matplotlib.pyplot",
     # the task side of the deployment, and of Airflow (the task runner parses the DAG file)
     "kedro_mlops.runtime.session",
