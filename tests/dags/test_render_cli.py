@@ -200,6 +200,18 @@ def test_a_section_for_neither_default_nor_the_pipeline_is_a_notice(starter, tmp
     assert load_dag(path).default_args["retries"] == 1
 
 
+def test_a_version_key_in_the_catalog_is_a_notice(starter, tmp_path):
+    # Kedro drops it before the dataset is built: a pin that silently never applies
+    catalog = starter / "conf/base/catalog.yml"
+    catalog.write_text(catalog.read_text().replace(
+        "companies:\n", "companies:\n  version: ${runtime_params:model_version, null}\n", 1))
+    notes = []
+    render(starter, ["reporting"], tmp_path, notify=notes.append)
+    (note,) = [n for n in notes if "'version'" in n]
+    assert note.startswith("catalog entries 'companies' set 'version', which Kedro removes")
+    assert "model_version" in note
+
+
 def test_a_pipeline_ml_without_a_registered_model_name_registers_under_the_dag_id(tmp_path):
     # the tiny project's __default__ is its PipelineML, without a section in airflow.yml
     notes = []

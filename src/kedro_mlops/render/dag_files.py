@@ -113,6 +113,14 @@ def _assumptions(project: Project, selected: dict, env: str) -> tuple[list[str],
                        f"MLflow experiment '{project.package_name}' (the package name) on the "
                        "tracking server of $MLFLOW_TRACKING_URI (unset: an mlruns/ folder in "
                        "the project, which MLflow refuses unless MLFLOW_ALLOW_FILE_STORE=true)")
+    ignored = sorted(name for name, entry in project.catalog.config_resolver.config.items()
+                     if isinstance(entry, dict) and "version" in entry)
+    if ignored:
+        notices.append(f"catalog entries {', '.join(repr(n) for n in ignored)} set 'version', "
+                       "which Kedro removes from every dataset's configuration (a reserved word) "
+                       "before the dataset sees it; to pass a version (e.g. the runtime param "
+                       "model_version a scoring DAG pins), give the dataset's argument another "
+                       "name, as nyc_airbnb's MlflowRegisteredModelDataset does (model_version)")
     return notices, extra
 
 
