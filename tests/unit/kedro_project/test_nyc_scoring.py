@@ -38,6 +38,7 @@ from nyc_airbnb.pipelines.scoring.nodes import (
     score_batch,
 )
 from nyc_airbnb.validation import MODEL_INPUT_COLUMNS, DataValidationError
+from nyc_helpers import config_loader
 
 #: the logged model's input signature, as MlflowModelReferenceDataset gives it
 SIGNATURE = {spec["name"]: spec["type"] for spec in model_signature().inputs.to_dict()}
@@ -812,12 +813,13 @@ class _Constant(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"id": model_input["id"], "predicted_price": self.value})
 
 
-def _register(value: float, *, signature=None, profile: dict | None = None) -> str:
+def _register(value: float, *, signature=None, profile: dict | None = None,
+              name: str = "price_model_test") -> str:
     with mlflow.start_run() as run:
         mlflow.pyfunc.log_model(
             name="model",
             python_model=_Constant(value),
-            registered_model_name="price_model_test",
+            registered_model_name=name,
             pip_requirements=["mlflow"],
             signature=signature,
         )
@@ -853,6 +855,24 @@ def test_registered_model_dataset_resolves_alias_to_version(local_mlflow):
         MlflowRegisteredModelDataset(model_name="price_model_test", model_version="9").load()
     with pytest.raises(DatasetError, match="read-only"):
         MlflowRegisteredModelDataset(model_name="price_model_test").save(loaded)
+
+
+def test_the_catalog_loads_the_version_the_dag_run_pinned(local_mlflow, training_profile):
+    # the project's catalog.yml, as a scoring task builds it: its first task pinned version 2,
+    # and the alias has moved to version 1 since
+    for value in (1.0, 2.0):
+        _register(value, profile=training_profile, name="nyc_airbnb_price")
+    local_mlflow.set_registered_model_alias("nyc_airbnb_price", "champion", "1")
+    conf = config_loader({"model_version": "2"})["catalog"]
+    catalog = DataCatalog.from_config(
+        {name: conf[name] for name in ("scoring_model", "scoring_model_reference")})
+    model = catalog.load("scoring_model")
+    assert model.version == "2"
+    assert model.predict(pd.DataFrame({"id": [5]}))["predicted_price"].tolist() == [2.0]
+    assert catalog.load("scoring_model_reference")["version"] == "2"
+    # without a pin, the alias decides
+    conf = config_loader()["catalog"]
+    assert DataCatalog.from_config({"m": conf["scoring_model"]}).load("m").version == "1"
 
 
 def test_model_reference_dataset(local_mlflow, training_profile):
