@@ -210,6 +210,13 @@ def preload(projects: Iterable[Path] | None = None) -> dict[str, float | int]:
         _init_packages_to_modules_map()
     except Exception as error:  # noqa: BLE001
         log.info("task preload: MLflow's package map not built (%s)", error)
+    try:
+        from kedro_mlops.runtime import supervisor_exit
+
+        # this process supervises the tasks it forks: it should see each one exit at once
+        supervisor_exit.install()
+    except Exception as error:  # noqa: BLE001
+        log.warning("task preload: supervisor exit wait not installed (%s)", error)
     warmed = 0
     for path in configured_projects() if projects is None else projects:
         try:

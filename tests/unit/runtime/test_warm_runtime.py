@@ -31,6 +31,7 @@ PRELOAD = r"""
 import json, sys, threading
 from pathlib import Path
 import psutil
+from airflow.sdk.execution_time.supervisor import WatchedSubprocess
 from kedro_mlops.runtime.warm_runtime import preload
 report = preload([Path(p) for p in sys.argv[1:]])
 print(json.dumps({
@@ -39,6 +40,7 @@ print(json.dumps({
     "connections": len(psutil.Process().net_connections()),
     "children": len(psutil.Process().children()),
     "modules": sorted(sys.modules),
+    "supervisor_wait": WatchedSubprocess._service_subprocess.__module__,
 }))
 """
 
@@ -65,6 +67,8 @@ def test_preload_imports_the_project_and_opens_nothing_that_a_fork_would_share(t
             "tiny.nodes", "kedro_datasets.pandas.parquet_dataset",
             "kedro_datasets.matplotlib.matplotlib_dataset"} <= modules
     assert result["report"]["project_items"] > 10
+    # the worker supervises the tasks it forks: it waits on an exiting one, not on a timer
+    assert result["supervisor_wait"] == "kedro_mlops.runtime.supervisor_exit"
     # imports only: no thread, connection or process would be inherited by a fork
     assert result["threads"] == ["MainThread"]
     assert result["connections"] == 0
