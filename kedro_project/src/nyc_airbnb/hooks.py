@@ -44,7 +44,8 @@ class GitCommitTagHook:
     """Tag the MLflow run of a pipeline with ``git_commit``.
 
     ``trylast`` makes it run after kedro-mlflow's ``before_pipeline_run``, which starts the run.
-    Nothing is done when no run is active (tracking disabled for the pipeline) or no commit is known.
+    Nothing is done when no run is active (tracking disabled for the pipeline), no commit is known
+    or the run already carries this commit.
     """
 
     @hook_impl(trylast=True)
@@ -59,5 +60,9 @@ class GitCommitTagHook:
                 GIT_COMMIT_ENV,
                 GIT_COMMIT_TAG,
             )
+            return
+        # A run resumed by a later step (a node task of an Airflow DAG run) already has it,
+        # as of its start: one round trip to the tracking server fewer per step.
+        if run.data.tags.get(GIT_COMMIT_TAG) == commit:
             return
         mlflow.set_tag(GIT_COMMIT_TAG, commit)

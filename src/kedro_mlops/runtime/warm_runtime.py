@@ -24,6 +24,7 @@ changed project (``make stop && make up``; ``docker compose restart``).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import logging
 import mimetypes
@@ -87,7 +88,17 @@ LIBRARIES = (
     "airflow.dag_processing.dagbag",
     "airflow.dag_processing.bundles.manager",
     "airflow.dag_processing.bundles.local",
+    # imported by MLflow or Airflow on their first use inside a task
+    "mlflow.tracing.processor.base_mlflow",
+    "mlflow.tracing.processor.otel",
+    "airflow.sdk.definitions.asset.metadata",
 )
+
+#: Optional modules that MLflow and Kedro try to import on every use to see where they run
+#: (Databricks, Spark, a notebook, Ibis, a progress bar): MLflow tries dbruntime, IPython and
+#: pyspark eleven times per request to its server, 0.9 ms of every call with a task's sys.path.
+#: A failed import is not remembered, so each try searches every sys.path entry again.
+PROBED_OPTIONAL_MODULES = ("dbruntime", "pyspark", "IPython", "ibis", "tqdm")
 
 
 def configured_projects(value: str | None = None) -> list[Path]:
@@ -110,6 +121,28 @@ def _import(module: str) -> bool:
     except Exception as error:  # noqa: BLE001 - a missing optional library only costs speed
         log.info("task preload: %s not imported (%s)", module, error)
         return False
+
+
+def remember_absent(modules: Iterable[str] = PROBED_OPTIONAL_MODULES) -> list[str]:
+    """Make each of ``modules`` that is not installed fail to import at once; which ones.
+
+    A ``None`` in ``sys.modules`` is Python's own "known missing" mark: ``import`` then raises
+    ModuleNotFoundError without searching. Only modules absent now are marked, so an installed
+    one is untouched; one installed later is seen when the worker restarts, as for all
+    preloaded code.
+    """
+    marked = []
+    for name in modules:
+        if name in sys.modules:
+            continue
+        try:
+            missing = importlib.util.find_spec(name) is None
+        except (ImportError, ValueError):
+            missing = False
+        if missing:
+            sys.modules[name] = None  # type: ignore[assignment]
+            marked.append(name)
+    return marked
 
 
 def _dataset_types(config: object) -> Iterator[str]:
@@ -193,6 +226,7 @@ def preload(projects: Iterable[Path] | None = None) -> dict[str, float | int]:
     os.environ.setdefault("KEDRO_LOGGING_CONFIG", TASK_LOGGING)
     started = time.perf_counter()
     libraries = sum(_import(m) for m in LIBRARIES)
+    remember_absent()
     try:
         from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 

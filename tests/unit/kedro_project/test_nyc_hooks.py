@@ -58,6 +58,23 @@ def test_hook_tags_the_active_run(local_mlflow, monkeypatch, tmp_path):
     assert local_mlflow.get_run(run.info.run_id).data.tags["git_commit"] == "deadbeef"
 
 
+def test_hook_leaves_a_resumed_run_that_has_the_commit_alone(local_mlflow, monkeypatch, tmp_path):
+    monkeypatch.setenv("MLOPS_GIT_COMMIT", "deadbeef")
+    run_id = local_mlflow.create_run(
+        local_mlflow.get_experiment_by_name("unit_tests").experiment_id,
+        tags={"git_commit": "deadbeef"}).info.run_id
+    calls = []
+    monkeypatch.setattr(hooks.mlflow, "set_tag", lambda *a: calls.append(a))
+    with mlflow.start_run(run_id=run_id):
+        GitCommitTagHook().before_pipeline_run(run_params={"project_path": str(tmp_path)})
+    assert calls == []
+    # another commit is still written
+    monkeypatch.setenv("MLOPS_GIT_COMMIT", "cafe01")
+    with mlflow.start_run(run_id=run_id):
+        GitCommitTagHook().before_pipeline_run(run_params={"project_path": str(tmp_path)})
+    assert calls == [("git_commit", "cafe01")]
+
+
 def test_hook_does_nothing_without_run_or_commit(local_mlflow, monkeypatch, tmp_path):
     monkeypatch.setenv("MLOPS_GIT_COMMIT", "deadbeef")
     GitCommitTagHook().before_pipeline_run(run_params={"project_path": str(tmp_path)})

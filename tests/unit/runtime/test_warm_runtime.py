@@ -7,7 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kedro_mlops.runtime.warm_runtime import catalog_dataset_types, configured_projects
+import pytest
+
+from kedro_mlops.runtime.warm_runtime import (
+    catalog_dataset_types,
+    configured_projects,
+    remember_absent,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 NYC = REPO / "kedro_project"
@@ -41,6 +47,7 @@ print(json.dumps({
     "children": len(psutil.Process().children()),
     "modules": sorted(sys.modules),
     "supervisor_wait": WatchedSubprocess._service_subprocess.__module__,
+    "marked_absent": sorted(m for m, v in sys.modules.items() if v is None),
 }))
 """
 
@@ -69,6 +76,8 @@ def test_preload_imports_the_project_and_opens_nothing_that_a_fork_would_share(t
     assert result["report"]["project_items"] > 10
     # the worker supervises the tasks it forks: it waits on an exiting one, not on a timer
     assert result["supervisor_wait"] == "kedro_mlops.runtime.supervisor_exit"
+    # MLflow's per-request probes for Databricks and Spark, none installed here, fail at once
+    assert {"dbruntime", "pyspark"} <= set(result["marked_absent"])
     # imports only: no thread, connection or process would be inherited by a fork
     assert result["threads"] == ["MainThread"]
     assert result["connections"] == 0
@@ -124,3 +133,27 @@ def test_a_task_of_a_warm_project_finds_kedro_configured_for_it(tmp_path):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"after_preload": "tiny", "skipped": True, "rebuilt": True,
                       "now": "nyc_airbnb", "mlflow_package_map": True}
+
+
+def test_only_modules_that_are_not_installed_are_marked_missing(monkeypatch):
+    monkeypatch.delitem(sys.modules, "kedro_mlops_no_such_module", raising=False)
+    monkeypatch.delitem(sys.modules, "csv", raising=False)  # installed, not imported yet
+    marked = remember_absent(["kedro_mlops_no_such_module", "csv", "json"])
+    try:
+        assert marked == ["kedro_mlops_no_such_module"]
+        assert sys.modules["kedro_mlops_no_such_module"] is None
+        with pytest.raises(ModuleNotFoundError):
+            import kedro_mlops_no_such_module  # noqa: F401
+        import csv  # noqa: F401  - still importable
+    finally:
+        sys.modules.pop("kedro_mlops_no_such_module", None)
+
+
+def test_mlflow_requests_still_resolve_their_headers_with_the_probes_marked(monkeypatch):
+    from mlflow.tracking.request_header.registry import resolve_request_headers
+
+    before = resolve_request_headers()
+    for name in ("dbruntime", "pyspark", "IPython", "ibis", "tqdm"):
+        if name not in sys.modules:
+            monkeypatch.setitem(sys.modules, name, None)
+    assert resolve_request_headers() == before
