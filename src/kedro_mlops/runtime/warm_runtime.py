@@ -14,7 +14,8 @@ It imports Kedro, kedro-mlflow, MLflow, pandas, pyarrow, s3fs and scikit-learn, 
 Kedro project of ``[kedro_mlops] warm_projects`` (airflow.cfg, or
 ``AIRFLOW__KEDRO_MLOPS__WARM_PROJECTS``; paths separated by ``:``) its settings (Kedro
 configured for the project, as ``bootstrap_project`` does), its node code (the pipeline registry)
-and the dataset classes its catalog names. Imports only: no client,
+and the dataset classes its catalog names; botocore's S3 models are read once
+(``botocore_loader``). Imports only: no client,
 connection, session or thread is made here, since none of them survives a fork (a lock held by
 a thread at fork time hangs the child). What belongs to a run (params, run id, data root) is
 never built here. Preloaded code is as old as the worker: restart the workers to pick up a
@@ -251,6 +252,13 @@ def preload(projects: Iterable[Path] | None = None) -> dict[str, float | int]:
         supervisor_exit.install()
     except Exception as error:  # noqa: BLE001
         log.warning("task preload: supervisor exit wait not installed (%s)", error)
+    try:
+        from kedro_mlops.runtime import botocore_loader
+
+        # every S3 client of a task reads botocore's models from one loader, filled here
+        botocore_loader.install()
+    except Exception as error:  # noqa: BLE001 - no botocore: no S3 client to speed up
+        log.info("task preload: botocore loader not shared (%s)", error)
     warmed = 0
     for path in configured_projects() if projects is None else projects:
         try:

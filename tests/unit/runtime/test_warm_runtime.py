@@ -48,6 +48,8 @@ print(json.dumps({
     "modules": sorted(sys.modules),
     "supervisor_wait": WatchedSubprocess._service_subprocess.__module__,
     "marked_absent": sorted(m for m, v in sys.modules.items() if v is None),
+    "botocore_loader_shared": __import__("botocore.session").session.create_loader()
+                              is __import__("botocore.session").session.create_loader(),
 }))
 """
 
@@ -78,6 +80,8 @@ def test_preload_imports_the_project_and_opens_nothing_that_a_fork_would_share(t
     assert result["supervisor_wait"] == "kedro_mlops.runtime.supervisor_exit"
     # MLflow's per-request probes for Databricks and Spark, none installed here, fail at once
     assert {"dbruntime", "pyspark"} <= set(result["marked_absent"])
+    # every task's S3 clients read botocore's models from one loader, filled before the fork
+    assert result["botocore_loader_shared"] is True
     # imports only: no thread, connection or process would be inherited by a fork
     assert result["threads"] == ["MainThread"]
     assert result["connections"] == 0
@@ -157,3 +161,44 @@ def test_mlflow_requests_still_resolve_their_headers_with_the_probes_marked(monk
         if name not in sys.modules:
             monkeypatch.setitem(sys.modules, name, None)
     assert resolve_request_headers() == before
+
+
+SHARED_LOADER = r"""
+import json, botocore.loaders, botocore.session
+from kedro_mlops.runtime import botocore_loader
+shared = botocore_loader.install()
+
+read = []
+load_file = botocore.loaders.JSONFileLoader.load_file
+
+def recorded(self, path):
+    data = load_file(self, path)
+    if data is not None:  # a file that exists, read and parsed again
+        read.append(path)
+    return data
+
+botocore.loaders.JSONFileLoader.load_file = recorded
+sessions = [botocore.session.Session() for _ in range(2)]
+client = sessions[0].create_client("s3", region_name="us-east-1",
+                                   endpoint_url="http://127.0.0.1:1",
+                                   aws_access_key_id="k", aws_secret_access_key="s")
+request = client.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"})
+print(json.dumps({
+    "same": [s.get_component("data_loader") is shared for s in sessions],
+    "url": request,
+    "files_read": read,
+    "own_data_path": botocore.session.create_loader("/nowhere") is not shared,
+}))
+"""
+
+
+def test_s3_clients_of_a_warm_worker_read_botocores_models_from_one_loader(tmp_path):
+    out = subprocess.run([sys.executable, "-c", SHARED_LOADER], capture_output=True, text=True,
+                         check=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin",
+                                                        "HOME": str(tmp_path)})
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["same"] == [True, True]
+    # a working client, made without reading any of botocore's files again
+    assert result["url"].startswith("http://127.0.0.1:1/b/k?")
+    assert result["files_read"] == []
+    assert result["own_data_path"] is True  # AWS_DATA_PATH: a loader of its own, as before
