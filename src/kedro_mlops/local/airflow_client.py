@@ -152,6 +152,8 @@ class AirflowClient:
         self._password = password
         self._timeout = float(timeout)  # the generated methods take a StrictFloat
         self._progress = progress or (lambda _msg: None)
+        #: no progress to print: a wait lists the task instances only once the run has ended
+        self._quiet = progress is None
         self._config = Configuration(host=self.base_url)
         self._api = ApiClient(self._config)
         self._dags = DAGApi(self._api)
@@ -491,7 +493,10 @@ class AirflowClient:
                 self._progress(
                     f"{dag_id}/{run_id}: run {run.state} (+{time.monotonic() - t0:.0f}s)"
                 )
-            tis = self.task_instances(dag_id, run_id)
+            timed_out = time.monotonic() >= deadline
+            ended = run.state in TERMINAL_RUN_STATES or timed_out
+            # each listing costs the api-server tens of ms, next to the tasks it is watching
+            tis = self.task_instances(dag_id, run_id) if ended or not self._quiet else []
             for ti in tis:
                 key = (ti.state, ti.try_number)
                 name = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
@@ -505,7 +510,7 @@ class AirflowClient:
                 if run.state == "failed" and raise_on_failure:
                     raise DagRunFailed(self.failure_report(run, tis, tail=tail), run, tis)
                 return run
-            if time.monotonic() >= deadline:
+            if timed_out:
                 states = ", ".join(f"{t.task_id}={t.state}(try {t.try_number})" for t in tis)
                 raise AirflowTimeout(
                     f"DAG {dag_id!r} run {run_id!r} still {run.state!r} after {timeout:.0f}s; "
