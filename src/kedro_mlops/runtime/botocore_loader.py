@@ -24,8 +24,9 @@ DATA = ("endpoints", "partitions", "sdk-default-configuration", "_retry")
 def install() -> Any:
     """Give every botocore session made after this, with the default data path, one shared
     loader, filled with what an S3 client reads; returns that loader."""
-    import botocore.loaders
     import botocore.session
+    from botocore import xform_name
+    from botocore.model import ServiceModel
 
     original = getattr(botocore.session.create_loader, "__wrapped__",
                        botocore.session.create_loader)
@@ -38,15 +39,11 @@ def install() -> Any:
 
     create_loader.__wrapped__ = original  # type: ignore[attr-defined]
     botocore.session.create_loader = create_loader
-    for service, kind in S3_MODELS:
-        shared.load_service_model(service, kind)
+    models = [shared.load_service_model(service, kind) for service, kind in S3_MODELS]
     for name in DATA:
         shared.load_data(name)
     shared.list_available_services("service-2")
     # a client class names its methods through xform_name, whose cache is a module global
-    from botocore import xform_name
-    from botocore.model import ServiceModel
-
-    for operation in ServiceModel(shared.load_service_model("s3", "service-2")).operation_names:
+    for operation in ServiceModel(models[0]).operation_names:
         xform_name(operation)
     return shared

@@ -36,7 +36,7 @@ def test_warm_projects_are_a_path_list():
 PRELOAD = r"""
 import json, sys, threading
 from pathlib import Path
-import psutil
+import botocore.session, psutil
 from airflow.sdk.execution_time.supervisor import WatchedSubprocess
 from kedro_mlops.runtime.warm_runtime import preload
 report = preload([Path(p) for p in sys.argv[1:]])
@@ -48,8 +48,8 @@ print(json.dumps({
     "modules": sorted(sys.modules),
     "supervisor_wait": WatchedSubprocess._service_subprocess.__module__,
     "marked_absent": sorted(m for m, v in sys.modules.items() if v is None),
-    "botocore_loader_shared": __import__("botocore.session").session.create_loader()
-                              is __import__("botocore.session").session.create_loader(),
+    "botocore_loader_shared": botocore.session.create_loader()
+                              is botocore.session.create_loader(),
 }))
 """
 
