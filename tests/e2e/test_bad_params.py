@@ -4,6 +4,8 @@ Declared params (the trigger form) are checked by Airflow against their JSON sch
 is created, for the UI's form and the REST API alike: a bad value is an HTTP 400 naming the param
 and no DAG run exists. Anything else is checked by the DAG's first task (kedro_mlops.runtime.session),
 which fails at once, before any MLflow run or data exists.
+
+The same stack also serves the demo's first step on a DAG file the processor has not parsed yet.
 """
 
 from __future__ import annotations
@@ -141,3 +143,27 @@ def test_a_param_choosing_a_path_fails_the_first_task_and_leaves_nothing(airflow
     assert states["start_mlflow_run"] == ("failed", 1)  # not retried: it cannot get better
     assert not any(state == "success" for state, _ in states.values())
     _no_trace_of(settings, TRAINING, failed.value.run.run_id)
+
+
+FRESH_DAG = '''
+import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
+
+with DAG("fresh_dag_probe", schedule="@daily", catchup=False,
+         start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+    EmptyOperator(task_id="noop")
+'''
+
+
+def test_the_demo_waits_for_a_dag_the_processor_has_not_parsed_yet(airflow_stack):
+    """`make demo` on a fresh stack asks for a DAG's runs while the dag-processor may not have
+    registered it (the API then answers 404); the demo waits for it, then runs it."""
+    from kedro_mlops.local.demo import _scheduled_or_manual
+
+    settings, airflow = airflow_stack
+    (settings.state_dir / "dags" / "fresh_dag_probe.py").write_text(FRESH_DAG)
+    assert airflow.get_dag("fresh_dag_probe") is None, "the probe must start unregistered"
+    run = _scheduled_or_manual(airflow, "fresh_dag_probe", {}, timeout=180)
+    assert run.state == "success"
+    assert run.raw["run_type"] == "scheduled", "unpausing the new DAG started its schedule"

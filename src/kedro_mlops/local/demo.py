@@ -90,8 +90,10 @@ def _write_batches(settings: Settings, days: list[str]) -> None:
 def _scheduled_or_manual(af, dag_id: str, conf: dict, timeout: float):
     """Unpause the DAG and wait for the run its schedule starts; when the latest interval has
     already run (the DAG was unpaused before), trigger a manual run instead."""
-    known = {r.run_id for r in af.runs(dag_id)}
+    # The API answers 404 for the runs of a DAG the dag-processor has not registered yet
+    # (a fresh stack parses its files a few seconds after it starts).
     af.wait_for_dag(dag_id, timeout=180)
+    known = {r.run_id for r in af.runs(dag_id)}
     was_paused = af.get_dag(dag_id)["is_paused"]
     af.unpause(dag_id)
     if was_paused:
