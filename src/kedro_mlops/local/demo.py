@@ -110,20 +110,19 @@ def _scheduled_or_manual(af, dag_id: str, conf: dict, timeout: float):
 
 
 def _scored_day(af, settings: Settings, run) -> ScoredDay:
+    import fsspec
     import mlflow
-    import pandas as pd
 
     from kedro_mlops.runtime.dag_run_tracking import find_run
+    from kedro_mlops.runtime.parquet_read import read_parquet
 
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name(SCORING_EXPERIMENT)
     mlflow_run = find_run(client, experiment.experiment_id, SCORING_DAG, run.run_id)
     ds = mlflow_run.data.tags["runtime.batch_date"]
-    scored = pd.read_parquet(
-        f"s3://{settings.bucket}/predictions/ds={ds}/predictions.parquet",
-        columns=["model_version"],
-        storage_options={"client_kwargs": {"endpoint_url": settings.s3_endpoint_url}},
-    )
+    s3 = fsspec.filesystem("s3", client_kwargs={"endpoint_url": settings.s3_endpoint_url})
+    scored = read_parquet(s3, f"{settings.bucket}/predictions/ds={ds}/predictions.parquet",
+                          columns=["model_version"])
     metrics = mlflow_run.data.metrics
     seconds = metrics.get("task.score_batch.seconds", float("nan"))
     return ScoredDay(

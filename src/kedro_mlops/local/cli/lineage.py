@@ -22,6 +22,7 @@ from typing import Any
 from kedro_mlops.local.cli.common import UserError, run, tracking_client, use_stack_environment
 from kedro_mlops.runtime.dag_run_tracking import GIT_COMMIT_TAG, RUN_URL_TAG
 from kedro_mlops.runtime.input_hashes import TAG_PREFIX as INPUT_TAG_PREFIX
+from kedro_mlops.runtime.parquet_read import read_parquet
 
 PARTITION_COLUMNS = ["model_name", "model_version", "scoring_run_id"]
 NO_AIRFLOW = "not recorded: the run was not started by Airflow (a plain `kedro run`)"
@@ -56,8 +57,6 @@ def _check_date(value: str) -> str:
 
 
 def read_partition(root: str, ds: str, listing_id: int | None) -> dict[str, Any]:
-    import pandas as pd
-
     fs = _filesystem(root)
     path = f"{root}/predictions/ds={ds}/predictions.parquet"
     try:
@@ -71,11 +70,10 @@ def read_partition(root: str, ds: str, listing_id: int | None) -> dict[str, Any]
             f"no scoring run wrote partition {ds}; partitions with runs: "
             f"{', '.join(dates) if dates else 'none'} (under {root}/predictions/)"
         )
-    with fs.open(path, "rb") as handle:
-        if listing_id is None:
-            frame = pd.read_parquet(handle, columns=PARTITION_COLUMNS)
-        else:
-            frame = pd.read_parquet(handle, filters=[("id", "==", listing_id)])
+    if listing_id is None:
+        frame = read_parquet(fs, path, columns=PARTITION_COLUMNS)
+    else:
+        frame = read_parquet(fs, path, filters=[("id", "==", listing_id)])
     partition: dict[str, Any] = {"date": ds, "path": fs.unstrip_protocol(path)}
     if listing_id is not None:
         if frame.empty:
