@@ -113,8 +113,8 @@ def _scored_day(af, settings: Settings, run) -> ScoredDay:
     import fsspec
     import mlflow
 
+    from kedro_mlops.local.parquet_read import read_parquet
     from kedro_mlops.runtime.dag_run_tracking import find_run
-    from kedro_mlops.runtime.parquet_read import read_parquet
 
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name(SCORING_EXPERIMENT)

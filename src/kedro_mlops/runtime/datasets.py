@@ -16,8 +16,6 @@ from typing import Any
 import fsspec
 from kedro.io import AbstractDataset, DatasetError
 
-from kedro_mlops.runtime.parquet_read import read_parquet
-
 FORMATS = {".parquet": "parquet", ".pkl": "pickle"}
 
 
@@ -95,9 +93,11 @@ class RunScopedDataset(AbstractDataset[Any, Any]):
             raise DatasetError(
                 f"Nothing saved at {self._filepath}.parquet or .pkl: the task that writes this "
                 "dataset has not succeeded in this DAG run.")
-        if ext == ".parquet":
-            return read_parquet(self._fs, self._target(ext))
         with self._fs.open(self._target(ext), "rb") as file:
+            if ext == ".parquet":
+                import pandas as pd
+
+                return pd.read_parquet(file)
             # only this DAG run's own task wrote it
             return pickle.load(file)
 

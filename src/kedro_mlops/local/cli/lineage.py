@@ -20,9 +20,9 @@ import os
 from typing import Any
 
 from kedro_mlops.local.cli.common import UserError, run, tracking_client, use_stack_environment
+from kedro_mlops.local.parquet_read import read_parquet
 from kedro_mlops.runtime.dag_run_tracking import GIT_COMMIT_TAG, RUN_URL_TAG
 from kedro_mlops.runtime.input_hashes import TAG_PREFIX as INPUT_TAG_PREFIX
-from kedro_mlops.runtime.parquet_read import read_parquet
 
 PARTITION_COLUMNS = ["model_name", "model_version", "scoring_run_id"]
 NO_AIRFLOW = "not recorded: the run was not started by Airflow (a plain `kedro run`)"

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from fsspec.implementations.local import LocalFileSystem
 
-from kedro_mlops.runtime.parquet_read import read_parquet
+from kedro_mlops.local.parquet_read import read_parquet
 
 
 class RecordingFileSystem(LocalFileSystem):

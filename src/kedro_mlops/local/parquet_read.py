@@ -7,7 +7,11 @@ the interpreter is finalizing by then, the thread cannot take the GIL and the pr
 in CI after printing its summary, and a script that reads from S3 and exits did in 1 of 20 to
 1 of 150 runs here, with a path and storage options or with an open file alike. Arrow is
 given the bytes in a buffer of its own instead, so none of its threads holds a Python object.
-One GET per file too, where arrow would ask s3fs for the footer and each column chunk.
+
+For the local tools that read a file and exit (the demo's summary, ``kedro-mlops-lineage``).
+Not for tasks: Airflow ends a task's forked process with ``os._exit``, which does not finalize
+the interpreter, and arrow's own reads are faster on large files (a 70 MB file from S3: 0.22 s
+read by arrow through s3fs, 0.32 s fetched whole and copied).
 """
 
 from __future__ import annotations
