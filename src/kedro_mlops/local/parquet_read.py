@@ -4,9 +4,10 @@ Given a Python file object or an fsspec filesystem, arrow scans the file on its 
 one of them may drop the last reference to that Python object just after the read returned. If
 the interpreter is finalizing by then, the thread cannot take the GIL and the process aborts
 ("terminate called without an active exception", apache/arrow#34314): `make demo` ended so
-in a clean clone after printing its summary, and a script that reads from S3 and exits did in 1 of 20 to
-1 of 150 runs here, with a path and storage options or with an open file alike. Arrow is
-given the bytes in a buffer of its own instead, so none of its threads holds a Python object.
+in a clean clone after printing its summary, and a script that reads from S3 and exits did in
+1 of 20 to 1 of 150 runs here, with a path and storage options or with an open file alike.
+Arrow is given the bytes in a buffer of its own instead, so none of its threads holds a Python
+object.
 
 For the local tools that read a file and exit (the demo's summary, ``kedro-mlops-lineage``).
 Not for tasks: Airflow ends a task's forked process with ``os._exit``, which does not finalize
