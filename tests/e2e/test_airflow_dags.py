@@ -24,6 +24,7 @@ from .airflow_stack import running_airflow_stack
 from .conftest import make_test_settings
 from .fault_switch import arm, fired, stack_env
 from .mlflow_queries import model_versions, runs_of_dag_run
+from .task_tries import tries_logs
 
 pytestmark = pytest.mark.e2e
 
@@ -259,13 +260,9 @@ def _assert_first_tries(airflow, dag_id: str, run_id: str) -> None:
     (shown with the end of each failed try's log)."""
     tis = airflow.task_instances(dag_id, run_id)
     retried = [ti for ti in tis if ti.try_number > 1]
-    logs = "\n".join(
-        f"--- {ti.task_id}[{ti.map_index}] try 1:\n" + "\n".join(
-            airflow.task_log(dag_id, run_id, ti.task_id, 1, map_index=ti.map_index)
-            .splitlines()[-40:])
-        for ti in retried)
-    assert tis and not retried, \
-        f"{dag_id}/{run_id} retried: {_tries(airflow, dag_id, run_id, tis)}\n{logs}"
+    assert tis and not retried, (
+        f"{dag_id}/{run_id} retried: {_tries(airflow, dag_id, run_id, tis)}\n"
+        + tries_logs(airflow, dag_id, run_id, [(ti.task_id, ti.map_index, 1) for ti in retried]))
 
 
 def _wait_for_status(run_id: str, status: str, timeout: float = 60) -> None:

@@ -16,6 +16,7 @@ import psutil
 import pytest
 from e2e.fault_switch import arm, fired, hung_pid, release
 from e2e.mlflow_queries import model_versions, runs_of_dag_run
+from e2e.task_tries import service_log_lines, tries_logs
 
 from kedro_mlops.local.stack.s3 import s3_client
 
@@ -77,8 +78,19 @@ def _assert_outputs_whole(objects: dict[str, bytes], target_max: float) -> None:
         pytest.approx(target_max)
 
 
-def _first_try_except(tries: dict[str, list[str]], task: str, first: list[str]) -> None:
-    assert tries == {t: first if t == task else ["success"] for t in tries}, tries
+def _first_try_except(stack, run_id: str, tries: dict[str, list[str]], task: str,
+                      first: list[str]) -> None:
+    """``task`` took the tries ``first``, every other task one try, which succeeded; if not, the
+    message shows the other tasks' failed tries: their logs and the scheduler's lines on them."""
+    expected = {t: first if t == task else ["success"] for t in tries}
+    if tries == expected:
+        return
+    failed = [(t, -1, n) for t, states in tries.items() if t != task
+              for n, state in enumerate(states, 1) if state != "success"]
+    scheduler_log = stack.components["airflow-scheduler"].process.log_path
+    assert tries == expected, "\n".join(
+        [str(tries), tries_logs(stack.airflow, DAG_ID, run_id, failed)]
+        + [service_log_lines(scheduler_log, t) for t, _, _ in failed])
 
 
 def test_a_node_task_sigkilled_in_its_node_is_retried_into_the_same_run(fault_stack,
@@ -91,7 +103,7 @@ def test_a_node_task_sigkilled_in_its_node_is_retried_into_the_same_run(fault_st
     run = stack.airflow.wait_for_run(DAG_ID, run_id, timeout=600)
     assert run.state == "success"
     tries = _tries(stack, run_id)
-    _first_try_except(tries, NODE, ["failed", "success"])
+    _first_try_except(stack, run_id, tries, NODE, ["failed", "success"])
     killed_log = stack.airflow.task_log(DAG_ID, run_id, NODE, 1)
     assert "-9" in killed_log or "SIGKILL" in killed_log, killed_log[-2000:]
     mlflow_run, version = _one_finished_run(run_id, target)
@@ -119,7 +131,7 @@ def test_the_scheduler_sigkilled_mid_run_and_restarted_completes_the_run(fault_s
                                      timeout=300 + 2 * (HEARTBEAT_TIMEOUT + ORPHAN_CHECK_INTERVAL))
     assert run.state == "success"
     tries = _tries(stack, run_id)
-    _first_try_except(tries, NODE, ["failed", "success"])
+    _first_try_except(stack, run_id, tries, NODE, ["failed", "success"])
     mlflow_run, version = _one_finished_run(run_id, target)
     _assert_outputs_whole(_objects(stack, mlflow_run), target)
     row.update(airflow="run success; orphaned node try 1 failed, try 2 success",
@@ -176,7 +188,7 @@ def test_s3_stopped_while_a_task_writes_then_started_again(fault_stack, record_f
     assert run.state == "success"
     failed_log = stack.airflow.task_log(DAG_ID, run_id, NODE, 1)
     assert stack.settings.s3_endpoint_url in failed_log, failed_log[-3000:]
-    _first_try_except(_tries(stack, run_id), NODE, ["failed", "success"])
+    _first_try_except(stack, run_id, _tries(stack, run_id), NODE, ["failed", "success"])
     mlflow_run, version = _one_finished_run(run_id, target)
     _assert_outputs_whole(_objects(stack, mlflow_run), target)
     row.update(airflow="node try 1 failed naming the endpoint, try 2 success",
