@@ -45,6 +45,30 @@ def airflow_stack(tmp_path_factory, system_postgres):
         yield settings, client
 
 
+def test_the_scheduler_starts_its_preloading_forkserver_before_any_task(airflow_stack):
+    """The LocalExecutor's forkserver imports the warm task runtime as the scheduler starts
+    (kedro_mlops/runtime/scheduler_plugin.py), not when the first task is queued, which stood
+    the scheduler's loop still for those imports."""
+    import time
+
+    import psutil
+
+    from kedro_mlops.local.stack import services_status
+
+    settings, airflow = airflow_stack
+    assert airflow.runs(TRAINING) == airflow.runs(SCORING) == [], "a DAG ran before this test"
+    (scheduler,) = [st for st in services_status(settings) if st.name == "airflow-scheduler"]
+    forkservers = [p for p in psutil.Process(scheduler.pid).children(recursive=True)
+                   if "multiprocessing.forkserver" in " ".join(p.cmdline())]
+    assert len(forkservers) == 1, f"the scheduler's forkservers before any task: {forkservers}"
+    (forkserver,) = forkservers
+    report = f"kedro_mlops.runtime.task_preload: pid {forkserver.pid} imported"
+    deadline = time.monotonic() + 120
+    while report not in scheduler.log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"no '{report}' in {scheduler.log_path}"
+        time.sleep(0.5)
+
+
 def _post_run(airflow, dag_id: str, conf: dict, *, from_the_form: bool) -> str:
     """POST a new DAG run, as the REST API's users do or as the UI's trigger form does (the same
     endpoint, with the page as referer); the error text of the refusal."""
