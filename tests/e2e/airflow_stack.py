@@ -6,10 +6,17 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import pytest
 
 from kedro_mlops.local.settings import Settings
-from kedro_mlops.local.stack import ProcessComponent, core_components, start_services, stop_services
+from kedro_mlops.local.stack import (
+    ProcessComponent,
+    core_components,
+    services_status,
+    start_services,
+    stop_services,
+)
 from kedro_mlops.local.stack.airflow import service_specs
 from kedro_mlops.local.stack.postgres import drop_databases
 
@@ -34,3 +41,10 @@ def running_airflow_stack(
                 stop_services(settings, components=components)
             finally:
                 drop_databases(settings.postgres_url, [settings.mlflow_db, settings.airflow_db])
+
+
+def scheduler_forkservers(settings: Settings):
+    """The stack's scheduler (its service status) and the forkservers among its descendants."""
+    (scheduler,) = [st for st in services_status(settings) if st.name == "airflow-scheduler"]
+    return scheduler, [p for p in psutil.Process(scheduler.pid).children(recursive=True)
+                       if "multiprocessing.forkserver" in " ".join(p.cmdline())]

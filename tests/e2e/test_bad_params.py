@@ -17,7 +17,7 @@ from kedro_mlops.local.stack.s3 import s3_client
 from kedro_mlops.render.dag_files import render
 from kedro_mlops.runtime.dag_run_tracking import find_run
 
-from .airflow_stack import running_airflow_stack
+from .airflow_stack import running_airflow_stack, scheduler_forkservers
 from .conftest import make_test_settings
 from .test_airflow_dags import NYC, _trigger_only
 
@@ -51,15 +51,9 @@ def test_the_scheduler_starts_its_preloading_forkserver_before_any_task(airflow_
     the scheduler's loop still for those imports."""
     import time
 
-    import psutil
-
-    from kedro_mlops.local.stack import services_status
-
     settings, airflow = airflow_stack
     assert airflow.runs(TRAINING) == airflow.runs(SCORING) == [], "a DAG ran before this test"
-    (scheduler,) = [st for st in services_status(settings) if st.name == "airflow-scheduler"]
-    forkservers = [p for p in psutil.Process(scheduler.pid).children(recursive=True)
-                   if "multiprocessing.forkserver" in " ".join(p.cmdline())]
+    scheduler, forkservers = scheduler_forkservers(settings)
     assert len(forkservers) == 1, f"the scheduler's forkservers before any task: {forkservers}"
     (forkserver,) = forkservers
     report = f"kedro_mlops.runtime.task_preload: pid {forkserver.pid} imported"

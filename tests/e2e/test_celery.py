@@ -40,6 +40,7 @@ from kedro_mlops.local.stack.airflow import celery_worker_spec, service_specs
 from kedro_mlops.local.stack.postgres import drop_databases
 from kedro_mlops.render.dag_files import render
 
+from .airflow_stack import scheduler_forkservers
 from .conftest import make_test_settings
 from .mlflow_queries import model_versions, runs_of_dag_run
 
@@ -236,6 +237,14 @@ def test_training_dag_runs_on_both_celery_workers(celery_stack):
     assert len(versions) == before + 1
     (version,) = [v for v in versions if v.run_id == mlflow_run.info.run_id]
     assert version.tags["airflow.run_id"] == run.run_id
+
+
+def test_the_celery_executors_scheduler_starts_no_forkserver(celery_stack):
+    """The scheduler forks no worker here: the LocalExecutor's preloading forkserver
+    (kedro_mlops/runtime/scheduler_plugin.py) would be 420 MB for nothing."""
+    settings, _, _ = celery_stack
+    _, forkservers = scheduler_forkservers(settings)
+    assert forkservers == []
 
 
 def _script(path: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

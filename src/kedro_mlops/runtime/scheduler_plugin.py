@@ -10,7 +10,9 @@ queueing the first task and the worker starting), and every DAG run waited with 
 Airflow calls the lifecycle listener ``on_starting`` as the scheduler creates its job, after it
 has set the start method and the preload. Starting the forkserver there (it is a process of its
 own; starting it does not wait for its imports) lets it import while the scheduler starts up.
-Any other process, or a forkserver without this preload, is left as it is. Registered through
+Any other process, a forkserver without this preload, or a scheduler with no LocalExecutor
+(a CeleryExecutor's scheduler forks no worker: its forkserver would be 420 MB for nothing) is
+left as it is. Registered through
 the ``airflow.plugins`` entry point (pyproject.toml); this module imports nothing heavy, since
 every Airflow process that loads plugins imports it.
 """
@@ -25,17 +27,28 @@ from airflow.plugins_manager import AirflowPlugin
 
 #: the module the scheduler's forkserver preloads (airflow.cfg)
 TASK_PRELOAD = "kedro_mlops.runtime.task_preload"
+#: the one executor that starts its workers through multiprocessing, from that forkserver
+LOCAL_EXECUTOR = "airflow.executors.local_executor.LocalExecutor"
+
+
+def _runs_local_executor() -> bool:
+    from airflow.executors.executor_loader import ExecutorLoader
+
+    return any(name.module_path == LOCAL_EXECUTOR
+               for name in ExecutorLoader.get_executor_names(validate_teams=False))
 
 
 def start_preloading_forkserver() -> bool:
-    """Start this process's forkserver if Airflow set it up to preload the task runtime;
-    whether it did (a forkserver already running is left as it is)."""
+    """Start this process's forkserver if Airflow set it up to preload the task runtime for a
+    LocalExecutor; whether it did (a forkserver already running is left as it is)."""
     if multiprocessing.get_start_method(allow_none=True) != "forkserver":
         return False
     from multiprocessing import forkserver
 
     # the preload set by multiprocessing.set_forkserver_preload has no public getter
     if TASK_PRELOAD not in getattr(forkserver._forkserver, "_preload_modules", ()):
+        return False
+    if not _runs_local_executor():
         return False
     forkserver.ensure_running()
     return True

@@ -3,6 +3,7 @@ set it up to preload the task runtime (kedro_mlops/runtime/scheduler_plugin.py).
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -31,9 +32,11 @@ print("forkserver:", forkserver._forkserver._forkserver_pid, flush=True)
 """
 
 
-def _forkserver_after_job_start(method: str, preload: list[str]) -> int | None:
+def _forkserver_after_job_start(method: str, preload: list[str],
+                                executor: str = "LocalExecutor") -> int | None:
     # the forkserver inherits stdout and outlives the script: read up to the script's line only
-    with subprocess.Popen([sys.executable, "-c", STARTING_JOB, method, *preload],
+    env = {**os.environ, "AIRFLOW__CORE__EXECUTOR": executor}
+    with subprocess.Popen([sys.executable, "-c", STARTING_JOB, method, *preload], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as job:
         output = []
         for line in iter(job.stdout.readline, ""):
@@ -46,12 +49,14 @@ def _forkserver_after_job_start(method: str, preload: list[str]) -> int | None:
     return None if value == "None" else int(value)
 
 
-@pytest.mark.parametrize(("method", "preload"), [
-    ("fork", [TASK_PRELOAD]),  # the dag-processor, triggerer, api-server
-    ("forkserver", ["json"]),  # a forkserver set up by someone else
+@pytest.mark.parametrize(("method", "preload", "executor"), [
+    ("fork", [TASK_PRELOAD], "LocalExecutor"),  # the dag-processor, triggerer, api-server
+    ("forkserver", ["json"], "LocalExecutor"),  # a forkserver set up by someone else
+    ("forkserver", [TASK_PRELOAD], "CeleryExecutor"),  # a scheduler that forks no worker
 ])
-def test_a_process_without_the_preloading_forkserver_is_left_as_it_is(method, preload):
-    assert _forkserver_after_job_start(method, preload) is None
+def test_a_process_without_the_preloading_forkserver_is_left_as_it_is(method, preload,
+                                                                       executor):
+    assert _forkserver_after_job_start(method, preload, executor) is None
 
 
 def test_the_schedulers_forkserver_starts_with_its_job():
