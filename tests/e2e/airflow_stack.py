@@ -46,5 +46,12 @@ def running_airflow_stack(
 def scheduler_forkservers(settings: Settings):
     """The stack's scheduler (its service status) and the forkservers among its descendants."""
     (scheduler,) = [st for st in services_status(settings) if st.name == "airflow-scheduler"]
+
+    def cmdline(process: psutil.Process) -> str:
+        try:
+            return " ".join(process.cmdline())
+        except psutil.Error:  # a child that ended since it was listed
+            return ""
+
     return scheduler, [p for p in psutil.Process(scheduler.pid).children(recursive=True)
-                       if "multiprocessing.forkserver" in " ".join(p.cmdline())]
+                       if "multiprocessing.forkserver" in cmdline(p)]
