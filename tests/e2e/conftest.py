@@ -92,3 +92,14 @@ def mlflow_client(stack):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", stack.mlflow_tracking_uri)
         yield mlflow.MlflowClient(stack.mlflow_tracking_uri)
+
+
+def wait_until(predicate, timeout: float, what: str, poll: float = 0.5):
+    """``predicate()``'s first truthy value, polled every ``poll`` s for ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"not within {timeout:.0f}s: {what}")

@@ -18,7 +18,7 @@ from kedro_mlops.render.dag_files import render
 from kedro_mlops.runtime.dag_run_tracking import find_run
 
 from .airflow_stack import running_airflow_stack, scheduler_forkservers
-from .conftest import make_test_settings
+from .conftest import make_test_settings, wait_until
 from .test_airflow_dags import NYC, _trigger_only
 
 pytestmark = pytest.mark.e2e
@@ -49,18 +49,14 @@ def test_the_scheduler_starts_its_preloading_forkserver_before_any_task(airflow_
     """The LocalExecutor's forkserver imports the warm task runtime as the scheduler starts
     (kedro_mlops/runtime/scheduler_plugin.py), not when the first task is queued, which stood
     the scheduler's loop still for those imports."""
-    import time
-
     settings, airflow = airflow_stack
     assert airflow.runs(TRAINING) == airflow.runs(SCORING) == [], "a DAG ran before this test"
     scheduler, forkservers = scheduler_forkservers(settings)
     assert len(forkservers) == 1, f"the scheduler's forkservers before any task: {forkservers}"
     (forkserver,) = forkservers
     report = f"kedro_mlops.runtime.task_preload: pid {forkserver.pid} imported"
-    deadline = time.monotonic() + 120
-    while report not in scheduler.log_path.read_text(errors="replace"):
-        assert time.monotonic() < deadline, f"no '{report}' in {scheduler.log_path}"
-        time.sleep(0.5)
+    wait_until(lambda: report in scheduler.log_path.read_text(errors="replace"), 120,
+               f"'{report}' in {scheduler.log_path}")
 
 
 def _post_run(airflow, dag_id: str, conf: dict, *, from_the_form: bool) -> str:

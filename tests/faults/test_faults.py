@@ -14,13 +14,14 @@ import signal
 
 import psutil
 import pytest
+from e2e.conftest import wait_until
 from e2e.fault_switch import arm, fired, hung_pid, release
 from e2e.mlflow_queries import model_versions, runs_of_dag_run
 from e2e.task_tries import service_log_lines, tries_logs
 
 from kedro_mlops.local.stack.s3 import s3_client
 
-from .conftest import DAG_ID, HEARTBEAT_TIMEOUT, ORPHAN_CHECK_INTERVAL, wait_until
+from .conftest import DAG_ID, HEARTBEAT_TIMEOUT, ORPHAN_CHECK_INTERVAL
 
 pytestmark = pytest.mark.e2e
 

@@ -8,4 +8,6 @@ and every task process Airflow forks from one, starts with Kedro and the project
 
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
-CELERY_CONFIG = {**DEFAULT_CELERY_CONFIG, "imports": ("kedro_mlops.runtime.task_preload",)}
+from kedro_mlops.runtime.warm_runtime import TASK_PRELOAD
+
+CELERY_CONFIG = {**DEFAULT_CELERY_CONFIG, "imports": (TASK_PRELOAD,)}

@@ -12,9 +12,8 @@ has set the start method and the preload. Starting the forkserver there (it is a
 own; starting it does not wait for its imports) lets it import while the scheduler starts up.
 Any other process, a forkserver without this preload, or a scheduler with no LocalExecutor
 (a CeleryExecutor's scheduler forks no worker: its forkserver would be 420 MB for nothing) is
-left as it is. Registered through
-the ``airflow.plugins`` entry point (pyproject.toml); this module imports nothing heavy, since
-every Airflow process that loads plugins imports it.
+left as it is. Registered through the ``airflow.plugins`` entry point (pyproject.toml); this
+module imports nothing heavy, since every Airflow process that loads plugins imports it.
 """
 
 from __future__ import annotations
@@ -25,8 +24,8 @@ import sys
 from airflow.listeners import hookimpl
 from airflow.plugins_manager import AirflowPlugin
 
-#: the module the scheduler's forkserver preloads (airflow.cfg)
-TASK_PRELOAD = "kedro_mlops.runtime.task_preload"
+from kedro_mlops.runtime.warm_runtime import TASK_PRELOAD
+
 #: the one executor that starts its workers through multiprocessing, from that forkserver
 LOCAL_EXECUTOR = "airflow.executors.local_executor.LocalExecutor"
 

@@ -38,6 +38,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+#: the module that preloads on import, named in airflow.cfg and in the Celery config
+TASK_PRELOAD = "kedro_mlops.runtime.task_preload"
+
 #: airflow.cfg section and option naming the Kedro projects to warm
 CONFIG_SECTION = "kedro_mlops"
 CONFIG_OPTION = "warm_projects"

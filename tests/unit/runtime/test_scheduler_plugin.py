@@ -11,7 +11,7 @@ import sys
 import psutil
 import pytest
 
-from kedro_mlops.runtime.scheduler_plugin import TASK_PRELOAD
+from kedro_mlops.runtime.warm_runtime import TASK_PRELOAD
 
 # A fresh interpreter per case: the start method and the forkserver are per process. Airflow's
 # listener manager loads the plugins (ours through its entry point) and calls on_starting as a
@@ -44,8 +44,8 @@ def _forkserver_after_job_start(method: str, preload: list[str],
             if line.startswith("forkserver: "):
                 break
         assert job.wait(timeout=120) == 0, "".join(output)[-3000:]
-    value = output[-1].removeprefix("forkserver: ").strip() if output else ""
     assert output[-1:] and output[-1].startswith("forkserver: "), "".join(output)[-3000:]
+    value = output[-1].removeprefix("forkserver: ").strip()
     return None if value == "None" else int(value)
 
 
