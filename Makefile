@@ -14,6 +14,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_COMPILE_BYTECODE := 1
 # Test files run on this many pytest processes, whole files each, longest first (tests/conftest.py):
 # an end-to-end test mostly waits on Airflow's scheduler, so one process leaves a core idle.
+# --durations: the 25 slowest set-ups, calls and tear-downs, beside the table of seconds per file.
 TEST_WORKERS ?= 2
 
 .PHONY: demo test test-unit test-e2e install up stop status dags lint benchmark bench audit
@@ -23,7 +24,7 @@ demo: install  ## install, start the stack, train + register + score, print the 
 
 test: install  ## the whole test suite (lint, unit, DAG integrity, end to end against real services)
 	$(UV) run --frozen ruff check src tests kedro_project
-	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 test-unit: install
 	$(UV) run --frozen pytest -m "not e2e"
