@@ -19,7 +19,11 @@ import pytest
 
 from kedro_mlops.local.settings import Settings
 from kedro_mlops.local.stack import free_port, start_services, stop_services
-from kedro_mlops.local.stack.postgres import drop_databases, server_answers
+from kedro_mlops.local.stack.postgres import (
+    drop_databases,
+    ensure_databases,
+    server_answers,
+)
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -68,6 +72,23 @@ def make_test_settings(state_dir, **overrides) -> Settings:
 def system_postgres() -> str:
     _ensure_system_postgres(TEST_POSTGRES_URL)
     return TEST_POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def airflow_db_template(tmp_path_factory, system_postgres) -> str:
+    """A metadata database migrated once per pytest process, which each Airflow test stack's
+    database is copied from (``airflow_stack.running_airflow_stack``). The product's own start,
+    which migrates, is run by `make demo` (tests/ui) and `make bench --quick`."""
+    from kedro_mlops.local.stack.airflow import run_init_steps, service_specs
+
+    state = tmp_path_factory.mktemp("airflow-db-template")
+    settings = make_test_settings(state, postgres_url=system_postgres)
+    try:
+        ensure_databases(system_postgres, [settings.airflow_db])
+        run_init_steps(service_specs(settings)[0].env, state / "migrate.log")
+        yield settings.airflow_db
+    finally:
+        drop_databases(system_postgres, [settings.airflow_db])
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,7 @@ SCHEDULED_ROWS = 150
 
 
 @pytest.fixture(scope="module")
-def airflow_stack(tmp_path_factory, system_postgres):
+def airflow_stack(tmp_path_factory, system_postgres, airflow_db_template):
     state = tmp_path_factory.mktemp("airflow-stack")
     settings = make_test_settings(state, postgres_url=system_postgres)
     dags = state / "dags"
@@ -48,7 +48,8 @@ def airflow_stack(tmp_path_factory, system_postgres):
     _trigger_only(nyc_training)
     _short_retry_delay(nyc_training)
     _short_wait_for_files(nyc_scoring)
-    with running_airflow_stack(settings, dags, overrides=stack_env(_faults_dir(settings))):
+    with running_airflow_stack(settings, dags, overrides=stack_env(_faults_dir(settings)),
+                               db_template=airflow_db_template):
         # the daily scoring DAG's own scheduled run (for yesterday at the time it is unpaused)
         # starts when a test unpauses it: its batch is there, and the next day's too, for a
         # suite that crosses midnight UTC before then

@@ -28,7 +28,7 @@ SCORING = "nyc_airbnb_scoring"
 
 
 @pytest.fixture(scope="module")
-def airflow_stack(tmp_path_factory, system_postgres):
+def airflow_stack(tmp_path_factory, system_postgres, airflow_db_template):
     """Both NYC DAGs; the training DAG runs only when triggered, the scoring DAG stays paused
     (its daily run would start on unpausing and is not what these tests look at)."""
     from kedro_mlops.local.airflow_client import AirflowClient
@@ -38,7 +38,9 @@ def airflow_stack(tmp_path_factory, system_postgres):
     dags = state / "dags"
     (training, _) = render(NYC, ["training", "scoring"], dags)
     _trigger_only(training)
-    with (running_airflow_stack(settings, dags),
+    # no file sensor runs (the scoring DAG stays paused): no triggerer
+    with (running_airflow_stack(settings, dags, db_template=airflow_db_template,
+                                with_triggerer=False),
           AirflowClient.for_local_stack(state, port=settings.airflow_port) as client):
         for dag_id in (TRAINING, SCORING):
             client.wait_for_dag(dag_id, timeout=300)

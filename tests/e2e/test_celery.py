@@ -40,7 +40,7 @@ from kedro_mlops.local.stack.airflow import celery_worker_spec, service_specs
 from kedro_mlops.local.stack.postgres import drop_databases
 from kedro_mlops.render.dag_files import render
 
-from .airflow_stack import scheduler_forkservers
+from .airflow_stack import copy_database, scheduler_forkservers
 from .conftest import make_test_settings
 from .mlflow_queries import model_versions, runs_of_dag_run
 
@@ -117,7 +117,7 @@ def monkeypatch_module():
 
 
 @pytest.fixture(scope="module")
-def celery_stack(tmp_path_factory, system_postgres, monkeypatch_module):
+def celery_stack(tmp_path_factory, system_postgres, monkeypatch_module, airflow_db_template):
     state = tmp_path_factory.mktemp("celery-stack")
     settings = make_test_settings(state, postgres_url=system_postgres)
     dags = state / "dags"
@@ -131,6 +131,7 @@ def celery_stack(tmp_path_factory, system_postgres, monkeypatch_module):
         dags_folder=dags,
         overrides={"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
                    "AIRFLOW__CELERY__BROKER_URL": BROKER_URL},
+        migrate=False,  # its database is a copy of the migrated template
     )
     env = dict(specs[0].env)
     pings = {prefix: CeleryPing(prefix) for prefix in WORKERS}
@@ -143,6 +144,7 @@ def celery_stack(tmp_path_factory, system_postgres, monkeypatch_module):
         monkeypatch_module.setenv(key, value)
     _flush_broker()
     try:
+        copy_database(system_postgres, airflow_db_template, settings.airflow_db)
         start_services(settings, components=components)
         with AirflowClient.for_local_stack(state, port=settings.airflow_port) as client:
             yield settings, client, env

@@ -82,7 +82,7 @@ class OwnProjects:
 
 
 @pytest.fixture(scope="module")
-def own_project_stack(tmp_path_factory, system_postgres):
+def own_project_stack(tmp_path_factory, system_postgres, airflow_db_template):
     state = tmp_path_factory.mktemp("own-project")
     project = shutil.copytree(STARTER, state / "starter_project")
     # the defaults, except that two runs may run at once (max_active_runs is 1 by default) and
@@ -108,7 +108,9 @@ def own_project_stack(tmp_path_factory, system_postgres):
     bootstrap_project(modular)
     nodes = {node.name: node.namespace for node in pipelines["__default__"].nodes}
     settings = make_test_settings(state, postgres_url=system_postgres)
-    with (running_airflow_stack(settings, dags),
+    # neither project defers a task: no triggerer
+    with (running_airflow_stack(settings, dags, db_template=airflow_db_template,
+                                with_triggerer=False),
           AirflowClient.for_local_stack(state, port=settings.airflow_port) as client):
         # triggered now, so that its tasks fill the slots the starter's runs leave free (its
         # test waits for it): one stack, and little added wall time

@@ -1,10 +1,11 @@
 """One Airflow stack for the fault suite, whose services the tests break and bring back.
 
 PostgreSQL databases of their own, localbucket S3 (objects on disk: a restarted S3 server still
-has them, as a real one would), the MLflow server and Airflow's api-server, scheduler,
-dag-processor and triggerer, each a real process that a test may SIGKILL, stop and start. The
-DAG is the tiny project's training DAG (a PipelineML: nodes, a registered model version), with
-two retries 15 s apart so that a test can break a service between a failed try and its retry.
+has them, as a real one would), the MLflow server and Airflow's api-server, scheduler and
+dag-processor (no triggerer: nothing defers), each a real process that a test may SIGKILL, stop
+and start. The DAG is the tiny project's training DAG (a PipelineML: nodes, a registered model
+version), with two retries 15 s apart so that a test can break a service between a failed try
+and its retry.
 Faults inside tasks are armed through ``tests/fault_plugin`` (see ``e2e/fault_switch.py``).
 
 Each test records what it broke and the end state it asserted; the table is printed at the end.
@@ -19,7 +20,11 @@ from pathlib import Path
 
 import pytest
 from e2e.airflow_stack import running_airflow_stack
-from e2e.conftest import make_test_settings, system_postgres  # noqa: F401 - shared fixture
+from e2e.conftest import (  # noqa: F401 - shared fixtures
+    airflow_db_template,
+    make_test_settings,
+    system_postgres,
+)
 from e2e.fault_switch import stack_env
 
 from kedro_mlops.local.airflow_client import AirflowClient
@@ -82,7 +87,7 @@ def _tiny_with_retries(target: Path) -> Path:
 # Module-scoped (the suite is one file): a session-scoped stack would keep its scheduler and
 # dag-processor running, and taking CPU, while its pytest-xdist worker runs other files.
 @pytest.fixture(scope="module")
-def fault_stack(tmp_path_factory, system_postgres):  # noqa: F811 - the imported fixture
+def fault_stack(tmp_path_factory, system_postgres, airflow_db_template):  # noqa: F811
     state = tmp_path_factory.mktemp("fault-stack")
     settings = make_test_settings(state, postgres_url=system_postgres, s3_server="localbucket")
     dags = state / "dags"
@@ -93,7 +98,10 @@ def fault_stack(tmp_path_factory, system_postgres):  # noqa: F811 - the imported
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
         "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": str(ORPHAN_CHECK_INTERVAL),
     }
-    with (running_airflow_stack(settings, dags, overrides=overrides) as components,
+    # the tiny DAG never defers: no triggerer
+    with (running_airflow_stack(settings, dags, overrides=overrides,
+                                db_template=airflow_db_template, with_triggerer=False)
+          as components,
           AirflowClient.for_local_stack(state, port=settings.airflow_port) as client):
         client.wait_for_dag(DAG_ID, timeout=180)
         client.unpause(DAG_ID)

@@ -529,6 +529,7 @@ def service_specs(
     with_triggerer: bool = True,
     dags_folder: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, str] | None = None,
+    migrate: bool = True,
 ) -> list[ServiceSpec]:
     """One ``ServiceSpec`` per Airflow component of the stack, in start order.
 
@@ -537,6 +538,8 @@ def service_specs(
     ``<state_dir>/airflow`` as AIRFLOW_HOME. The processes run in the state dir (the cwd of
     LocalExecutor tasks). Creates the Airflow secrets/password files on first call.
     ``dags_folder`` (default: the repo's dags/) and ``overrides``: see :func:`airflow_env`.
+    ``migrate=False``: the metadata database is already at Airflow's head revision (a copy of a
+    migrated one), and the api-server starts without ``airflow db migrate``.
     """
     from .process import ServiceSpec
 
@@ -565,6 +568,7 @@ def service_specs(
         port=settings.airflow_port,
         host=settings.airflow_host,
         with_triggerer=with_triggerer,
+        migrate=migrate,
     )
     return [
         ServiceSpec(
