@@ -84,35 +84,59 @@ def _print_file_seconds(terminalreporter):
         terminalreporter.write_line(f"{total:8.1f}  {path}")
 
 
-#: test files by their time in a `make test` (seconds, 2 cores, two workers; the table 'seconds per
-#: test file' that ends the run):
-#: `make test` hands whole files to two pytest-xdist workers in this order (`--dist loadfile
-#: --no-loadscope-reorder`), so that no long file starts last while the other worker idles. A
-#: file not listed runs after these, in collection order; a stale figure costs balance only.
+#: packages whose files share one Airflow stack (a package-scoped fixture): each is one unit of
+#: work, handed whole to one pytest-xdist worker, so that its files run one after the other on
+#: the stack started once for them (see pytest_xdist_make_scheduler)
+SHARED_STACK_PACKAGES = ("tests/e2e/dag_runs",)
+
+
+def work_unit(nodeid: str) -> str:
+    """The file of a test, or the shared-stack package that holds it."""
+    path = nodeid.split("::", 1)[0]
+    return next((p for p in SHARED_STACK_PACKAGES if path.startswith(p + "/")), path)
+
+
+#: work units (test files, shared-stack packages) by their time in a `make test` (seconds, 2
+#: cores, two workers; the table 'seconds per test file' that ends the run, a package the sum of
+#: its files): `make test` hands whole units to two pytest-xdist workers in this order (`--dist
+#: loadfile --no-loadscope-reorder`), so that no long unit starts last while the other worker
+#: idles. A unit not listed runs after these, in collection order; a stale figure costs balance
+#: only.
 FILE_SECONDS = {
-    "tests/e2e/test_airflow_dags.py": 473,
-    "tests/ui/test_ui.py": 311,
-    "tests/e2e/test_bench_quick.py": 219,
-    "tests/faults/test_faults.py": 199,
-    "tests/e2e/test_lineage.py": 96,
-    "tests/e2e/test_celery.py": 86,
-    "tests/e2e/test_own_project.py": 79,
-    "tests/e2e/test_kedro_tracking.py": 76,
-    "tests/e2e/test_secrets.py": 72,
-    "tests/dags/test_render_cli.py": 64,
-    "tests/e2e/test_bad_params.py": 52,
-    "tests/e2e/test_docker_fab_auth.py": 34,
-    "tests/e2e/test_serving.py": 33,
-    "tests/e2e/test_docker_mlflow_auth.py": 27,
+    "tests/e2e/dag_runs": 673,
+    "tests/ui/test_ui.py": 342,
+    "tests/e2e/test_bench_quick.py": 244,
+    "tests/faults/test_faults.py": 211,
+    "tests/e2e/test_lineage.py": 128,
+    "tests/e2e/test_kedro_tracking.py": 84,
+    "tests/dags/test_render_cli.py": 83,
+    "tests/e2e/test_celery.py": 76,
+    "tests/e2e/test_secrets.py": 58,
+    "tests/e2e/test_docker_fab_auth.py": 43,
+    "tests/e2e/test_serving.py": 40,
+    "tests/e2e/test_docker_mlflow_auth.py": 25,
     "tests/unit/runtime/test_warm_runtime.py": 22,
-    "tests/e2e/test_stack.py": 21,
-    "tests/compose/test_compose.py": 19,
-    "tests/unit/kedro_project/test_nyc_scoring.py": 13,
+    "tests/e2e/test_stack.py": 20,
+    "tests/compose/test_compose.py": 18,
+    "tests/unit/kedro_project/test_nyc_scoring.py": 14,
 }
 
 
 def pytest_collection_modifyitems(items):
-    rank = {path: i for i, path in enumerate(sorted(FILE_SECONDS, key=FILE_SECONDS.get,
+    rank = {unit: i for i, unit in enumerate(sorted(FILE_SECONDS, key=FILE_SECONDS.get,
                                                     reverse=True))}
-    # stable: a file's tests keep their order
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+    # stable: a unit's tests keep their order (a package's files in name order)
+    items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`, with each shared-stack package as one unit instead of its files."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LoadWorkUnitScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return LoadWorkUnitScheduling(config, log)

@@ -1,7 +1,7 @@
 """The executor of docker-compose.yml, run for real: Airflow with CeleryExecutor and two workers.
 
-One stack for the module: PostgreSQL databases, moto S3 and the MLflow server (as
-test_airflow_dags.py), Airflow's api-server, scheduler, dag-processor and triggerer with
+One stack for the module: PostgreSQL databases, moto S3 and the MLflow server (as the
+dag_runs package's), Airflow's api-server, scheduler, dag-processor and triggerer with
 ``executor = CeleryExecutor`` and Redis at 127.0.0.1:6379 (database 7, flushed at both ends) as
 the broker, and two ``airflow celery worker`` processes. The tiny project's training DAG must
 then run its tasks on both workers and end as with the LocalExecutor: one MLflow run FINISHED,

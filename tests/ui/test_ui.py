@@ -19,8 +19,8 @@ from urllib.parse import quote, unquote
 
 import pytest
 import yaml
+from e2e.dag_runs.test_airflow_dags import MODEL, NYC, SCORING, SCORING_EXPERIMENT
 from e2e.mlflow_queries import model_versions, runs_of_dag_run
-from e2e.test_airflow_dags import MODEL, NYC, SCORING, SCORING_EXPERIMENT
 from playwright.sync_api import expect
 
 from kedro_mlops.local.airflow_client import AirflowClient, DagRun

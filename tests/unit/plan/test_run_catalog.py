@@ -1,5 +1,5 @@
 """A task's catalog at run time: the datasets the plan moves are re-created under the DAG run's
-data root, the others are left as the catalog made them (end to end: tests/e2e/test_own_project.py).
+data root, the others are left as the catalog made them (end to end: tests/e2e/dag_runs/test_own_project.py).
 """
 
 from __future__ import annotations

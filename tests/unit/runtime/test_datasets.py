@@ -1,5 +1,5 @@
 """The dataset a MemoryDataset between tasks becomes: Parquet for a DataFrame, pickle otherwise,
-written whole or not at all (on S3 this is checked end to end, tests/e2e/test_own_project.py)."""
+written whole or not at all (on S3 this is checked end to end, tests/e2e/dag_runs/test_own_project.py)."""
 
 from __future__ import annotations
 

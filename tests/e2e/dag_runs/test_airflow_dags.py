@@ -1,8 +1,7 @@
-"""The rendered DAGs run by the real Airflow scheduler against PostgreSQL, S3 and MLflow.
+"""The repo's DAGs and a tiny project's run by the real Airflow scheduler (the package's stack,
+see conftest.py): training tracked and registered, the promotion gate, retries, batch scoring.
 
-One stack for the module: PostgreSQL databases, moto S3, the MLflow server, and Airflow's
-api-server, scheduler, dag-processor and triggerer (LocalExecutor). DAG runs are triggered
-through Airflow's REST API, as a user's script or the UI would.
+The package's first file: its first test finds the stack as it started, before any task ran.
 """
 
 from __future__ import annotations
@@ -15,95 +14,53 @@ from pathlib import Path
 
 import pytest
 
-from kedro_mlops.local.airflow_client import AirflowClient, DagRunFailed
+from kedro_mlops.local.airflow_client import DagRunFailed
 from kedro_mlops.local.stack.s3 import s3_client
-from kedro_mlops.render.dag_files import render
 from kedro_mlops.runtime.pip_requirements import KEY_TAG
 
-from .airflow_stack import running_airflow_stack
-from .conftest import make_test_settings
-from .fault_switch import arm, fired, stack_env
-from .mlflow_queries import model_versions, runs_of_dag_run
-from .task_tries import tries_logs
+from ..airflow_stack import scheduler_forkservers
+from ..conftest import wait_until
+from ..fault_switch import arm, fired
+from ..mlflow_queries import model_versions, runs_of_dag_run
+from ..task_tries import tries_logs
+from .conftest import (
+    FILE_WAIT_SECONDS,
+    NYC,
+    SCHEDULED_ROWS,
+    faults_dir,
+    storage_options,
+    write_batch,
+)
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).parents[2]
-TINY = REPO / "tests" / "fixtures" / "tiny_project"
-NYC = REPO / "kedro_project"
 MODEL = "nyc_airbnb_price"
+TINY_TRAINING = "tiny_training"
+TRAINING = "nyc_airbnb_training"
 SCORING = "nyc_airbnb_scoring"
 SCORING_EXPERIMENT = "nyc_airbnb_scoring"
-#: rows of the batch of the day the scoring DAG's scheduled run scores
-SCHEDULED_ROWS = 150
 
 
-@pytest.fixture(scope="module")
-def airflow_stack(tmp_path_factory, system_postgres, airflow_db_template):
-    state = tmp_path_factory.mktemp("airflow-stack")
-    settings = make_test_settings(state, postgres_url=system_postgres)
-    dags = state / "dags"
-    render(TINY, ["training"], dags)
-    (nyc_training, nyc_scoring) = render(NYC, ["training", "scoring"], dags)
-    _trigger_only(nyc_training)
-    _short_retry_delay(nyc_training)
-    _short_wait_for_files(nyc_scoring)
-    with running_airflow_stack(settings, dags, overrides=stack_env(_faults_dir(settings)),
-                               db_template=airflow_db_template):
-        # the daily scoring DAG's own scheduled run (for yesterday at the time it is unpaused)
-        # starts when a test unpauses it: its batch is there, and the next day's too, for a
-        # suite that crosses midnight UTC before then
-        today = dt.datetime.now(dt.UTC).date()
-        for seed, day in enumerate((today - dt.timedelta(days=1), today), start=11):
-            _write_batch(settings, day.isoformat(), rows=SCHEDULED_ROWS, seed=seed)
-        with AirflowClient.for_local_stack(state, port=settings.airflow_port) as client:
-            yield settings, client
-
-
-def _faults_dir(settings) -> Path:
-    """Where the tests arm faults for the stack's tasks (see fault_switch)."""
-    return settings.state_dir / "faults"
-
-
-def _trigger_only(dag_file: Path) -> None:
-    """The tests trigger every training run themselves: no weekly run may slip in between.
-
-    Unpausing a scheduled DAG (catchup off) makes the scheduler start a run for the latest
-    interval at once; it would register versions and move aliases behind the tests' backs.
-    """
-    _replace_once(dag_file, ('schedule="@weekly",', "schedule=None,"))
-
-
-def _short_retry_delay(dag_file: Path) -> None:
-    """The tests that fail a task once wait 1 s for its retry, not airflow.yml's 30 s doubled
-    (three retried tasks in one run would idle for minutes)."""
-    _replace_once(dag_file, ('"retry_delay": timedelta(seconds=30),',
-                             '"retry_delay": timedelta(seconds=1),'),
-                  ('"retry_exponential_backoff": True,', '"retry_exponential_backoff": False,'))
-
-
-#: the scoring DAG's wait for late files, shortened from hours (airflow.yml) for the tests
-FILE_WAIT_SECONDS = 30
-
-
-def _short_wait_for_files(dag_file: Path) -> None:
-    _replace_once(dag_file, ("timeout_seconds=21600,", f"timeout_seconds={FILE_WAIT_SECONDS},"),
-                  ("poke_interval_seconds=60,", "poke_interval_seconds=2,"))
-
-
-def _replace_once(dag_file: Path, *replacements: tuple[str, str]) -> None:
-    text = dag_file.read_text()
-    for old, new in replacements:
-        assert text.count(old) == 1, f"{dag_file}: expected one '{old}'"
-        text = text.replace(old, new)
-    dag_file.write_text(text)
+def test_the_scheduler_starts_its_preloading_forkserver_before_any_task(airflow_stack):
+    """The LocalExecutor's forkserver imports the warm task runtime as the scheduler starts
+    (kedro_mlops/runtime/scheduler_plugin.py), not when the first task is queued, which stood
+    the scheduler's loop still for those imports."""
+    settings, airflow = airflow_stack
+    assert not any(airflow.runs(dag_id) for dag_id in (TINY_TRAINING, TRAINING, SCORING)), \
+        "a DAG ran before this test"
+    scheduler, forkservers = scheduler_forkservers(settings)
+    assert len(forkservers) == 1, f"the scheduler's forkservers before any task: {forkservers}"
+    (forkserver,) = forkservers
+    report = f"kedro_mlops.runtime.task_preload: pid {forkserver.pid} imported"
+    wait_until(lambda: report in scheduler.log_path.read_text(errors="replace"), 120,
+               f"'{report}' in {scheduler.log_path}")
 
 
 def test_a_retried_task_keeps_one_mlflow_run_and_one_model_version(airflow_stack):
     """Generic: a tiny project that is not ours, one of whose node tasks fails once."""
     settings, airflow = airflow_stack
     run_id = "manual__retry_test"
-    fault = arm(_faults_dir(settings), "tiny_training", run_id, "prep.fit_scale", "fail_before")
+    fault = arm(faults_dir(settings), "tiny_training", run_id, "prep.fit_scale", "fail_before")
     run = airflow.run_dag("tiny_training", {"target_max": 2.0, "run_note": "retry test"},
                           run_id=run_id, timeout=600)
     assert fired(fault)
@@ -381,7 +338,7 @@ def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
     # aliases moved): the retries find that effect instead of making it again
     run_id = "manual__forced_with_faults"
     with_effects = ("start_mlflow_run", "log_and_register_model", "evaluate_and_promote")
-    faults = [arm(_faults_dir(settings), "nyc_airbnb_training", run_id, task, "fail_after")
+    faults = [arm(faults_dir(settings), "nyc_airbnb_training", run_id, task, "fail_after")
               for task in with_effects]
     run, forced, log = _train(airflow, {**WORSE, "force_promotion": True, "run_note": "forced"},
                               run_id=run_id, retried=with_effects)
@@ -435,22 +392,6 @@ def test_the_gate_keeps_a_better_champion_unless_forced(airflow_stack):
 # --------------------------------------------------------------------------- batch scoring
 
 
-def _storage_options(settings) -> dict:
-    return {"key": settings.aws_access_key_id, "secret": settings.aws_secret_access_key,
-            "client_kwargs": {"endpoint_url": settings.s3_endpoint_url}}
-
-
-def _write_batch(settings, ds: str, rows: int, seed: int, files: int = 1, mutate=None):
-    from nyc_airbnb.batches import generate_batch, load_source, write_batch
-
-    batch = generate_batch(load_source(), rows, seed=seed)
-    if mutate is not None:
-        batch = mutate(batch)
-    write_batch(batch, f"s3://{settings.bucket}", ds, n_files=files,
-                storage_options=_storage_options(settings))
-    return batch
-
-
 def _partition_keys(settings, ds: str) -> list[str]:
     listing = s3_client(settings).list_objects_v2(Bucket=settings.bucket,
                                                   Prefix=f"predictions/ds={ds}/")
@@ -461,7 +402,7 @@ def _predictions(settings, ds: str):
     import pandas as pd
 
     return pd.read_parquet(f"s3://{settings.bucket}/predictions/ds={ds}/predictions.parquet",
-                           storage_options=_storage_options(settings))
+                           storage_options=storage_options(settings))
 
 
 def _ensure_champion(airflow) -> str:
@@ -502,7 +443,7 @@ def test_scoring_scores_dated_batches_on_its_schedule_and_in_a_backfill(airflow_
     champion = _ensure_champion(airflow)
     days = {"2026-11-02": (300, 2), "2026-11-03": (120, 1), "2026-11-04": (170, 1)}  # rows, files
     for i, (ds, (rows, files)) in enumerate(days.items()):
-        _write_batch(settings, ds, rows, seed=20 + i, files=files)
+        write_batch(settings, ds, rows, seed=20 + i, files=files)
 
     airflow.wait_for_dag(SCORING)
     airflow.unpause(SCORING)
@@ -591,7 +532,7 @@ def test_rescoring_a_day_replaces_its_partition(airflow_stack):
     settings, airflow = airflow_stack
     _ensure_champion(airflow)
     ds = "2026-11-05"
-    _write_batch(settings, ds, 90, seed=5)
+    write_batch(settings, ds, 90, seed=5)
     first = airflow.run_dag(SCORING, {"batch_date": ds}, timeout=600)
     before = _predictions(settings, ds)
     second = airflow.run_dag(SCORING, {"batch_date": ds}, timeout=600)
@@ -617,7 +558,7 @@ def test_a_bad_batch_fails_its_check_naming_the_column_and_writes_nothing(airflo
         batch.loc[batch.index[[3, 40]], "room_type"] = "Castle"  # not an allowed room type
         return batch.drop(columns=["host_name"]).assign(coupon_code="X1")  # and an extra column
 
-    _write_batch(settings, ds, 60, seed=7, mutate=break_rows)
+    write_batch(settings, ds, 60, seed=7, mutate=break_rows)
     with pytest.raises(DagRunFailed) as failed:
         airflow.run_dag(SCORING, {"batch_date": ds}, timeout=600)
     message = str(failed.value)
@@ -630,7 +571,7 @@ def test_a_bad_batch_fails_its_check_naming_the_column_and_writes_nothing(airflo
     _wait_for_status(mlflow_run.info.run_id, "FAILED")
 
     # the extra column removed, the bad room types remain: named with their count
-    _write_batch(settings, ds, 60, seed=7,
+    write_batch(settings, ds, 60, seed=7,
                  mutate=lambda b: break_rows(b).drop(columns=["coupon_code"]))
     with pytest.raises(DagRunFailed) as failed:
         airflow.run_dag(SCORING, {"batch_date": ds}, timeout=600)
@@ -663,7 +604,7 @@ def test_a_late_day_is_waited_for_without_a_worker_slot_then_scored(airflow_stac
         assert time.monotonic() < deadline, f"wait_for_files never deferred: {wait_state()}"
         assert wait_state() not in ("success", "failed"), "ran without the day's files"
         time.sleep(1)
-    _write_batch(settings, ds, 80, seed=9)  # the upstream job delivers, late
+    write_batch(settings, ds, 80, seed=9)  # the upstream job delivers, late
 
     done = airflow.wait_for_run(SCORING, run.run_id, timeout=600)
     assert done.state == "success"

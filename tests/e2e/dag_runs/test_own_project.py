@@ -1,5 +1,5 @@
 """Users' own Kedro projects of two shapes, rendered into one DAGs folder and run by the real
-scheduler of one Airflow stack.
+scheduler of the package's Airflow stack (conftest.py).
 
 The starter fixture hands MemoryDatasets between its nodes and writes its intermediate data to
 paths relative to the project: two DAG runs at once must each keep theirs under their own data
@@ -27,14 +27,13 @@ from kedro_mlops.local.airflow_client import AirflowClient
 from kedro_mlops.local.stack.s3 import s3_client
 from kedro_mlops.render.dag_files import render
 
-from .airflow_stack import running_airflow_stack
-from .conftest import make_test_settings
-from .mlflow_queries import runs_of_dag_run
+from ..mlflow_queries import runs_of_dag_run
+from .conftest import dags_folder
 
 pytestmark = pytest.mark.e2e
 
-STARTER = Path(__file__).parents[1] / "fixtures" / "starter_project"
-MODULAR = Path(__file__).parents[1] / "fixtures" / "modular_project"
+STARTER = Path(__file__).parents[2] / "fixtures" / "starter_project"
+MODULAR = Path(__file__).parents[2] / "fixtures" / "modular_project"
 # what every run of the __default__ DAG leaves under its data root: the remapped files at their
 # relative paths, the persisted MemoryDatasets as Parquet (frames) or pickle (anything else)
 RUN_FILES = {
@@ -82,7 +81,10 @@ class OwnProjects:
 
 
 @pytest.fixture(scope="module")
-def own_project_stack(tmp_path_factory, system_postgres, airflow_db_template):
+def own_project_stack(tmp_path_factory, airflow_stack):
+    """Both projects rendered into the package stack's DAGs folder, where the dag-processor
+    finds them within seconds."""
+    settings, client = airflow_stack
     state = tmp_path_factory.mktemp("own-project")
     project = shutil.copytree(STARTER, state / "starter_project")
     # the defaults, except that two runs may run at once (max_active_runs is 1 by default) and
@@ -90,7 +92,7 @@ def own_project_stack(tmp_path_factory, system_postgres, airflow_db_template):
     # to create it, which the first task must survive on its first try
     (project / "conf/base/airflow.yml").write_text(
         "default:\n  max_active_runs: 2\n  retries: 0\n")
-    dags = state / "dags"
+    dags = dags_folder(settings)
     (dag_file,) = render(project, ["__default__"], dags)
     assert "data_science.X_train: persisted" in dag_file.read_text()
     before = _files(project)
@@ -107,18 +109,13 @@ def own_project_stack(tmp_path_factory, system_postgres, airflow_db_template):
 
     bootstrap_project(modular)
     nodes = {node.name: node.namespace for node in pipelines["__default__"].nodes}
-    settings = make_test_settings(state, postgres_url=system_postgres)
-    # neither project defers a task: no triggerer
-    with (running_airflow_stack(settings, dags, db_template=airflow_db_template,
-                                with_triggerer=False),
-          AirflowClient.for_local_stack(state, port=settings.airflow_port) as client):
-        # triggered now, so that its tasks fill the slots the starter's runs leave free (its
-        # test waits for it): one stack, and little added wall time
-        client.wait_for_dag("demand", timeout=180)
-        client.unpause("demand")
-        run = client.trigger("demand", {}, run_id="modular_a")
-        yield OwnProjects(settings, client, project, before, modular, modular_before,
-                          modular_dag_file, notes, nodes, run.run_id)
+    # triggered now, so that its tasks fill the slots the starter's runs leave free (its test
+    # waits for it): little added wall time
+    client.wait_for_dag("demand", timeout=180)
+    client.unpause("demand")
+    run = client.trigger("demand", {}, run_id="modular_a")
+    return OwnProjects(settings, client, project, before, modular, modular_before,
+                       modular_dag_file, notes, nodes, run.run_id)
 
 
 def _read(settings, key: str) -> bytes:

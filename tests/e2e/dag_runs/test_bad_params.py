@@ -1,4 +1,4 @@
-"""Bad trigger params against the real Airflow scheduler and api-server (one stack, started once).
+"""Bad trigger params against the real Airflow scheduler and api-server (the package's stack).
 
 Declared params (the trigger form) are checked by Airflow against their JSON schema when a run
 is created, for the UI's form and the REST API alike: a bad value is an HTTP 400 naming the param
@@ -12,53 +12,17 @@ from __future__ import annotations
 
 import pytest
 
+from kedro_mlops.config import run_data_root
 from kedro_mlops.local.airflow_client import AirflowError, DagRunFailed
 from kedro_mlops.local.stack.s3 import s3_client
-from kedro_mlops.render.dag_files import render
 from kedro_mlops.runtime.dag_run_tracking import find_run
 
-from .airflow_stack import running_airflow_stack, scheduler_forkservers
-from .conftest import make_test_settings, wait_until
-from .test_airflow_dags import NYC, _trigger_only
+from .conftest import dags_folder
 
 pytestmark = pytest.mark.e2e
 
 TRAINING = "nyc_airbnb_training"
 SCORING = "nyc_airbnb_scoring"
-
-
-@pytest.fixture(scope="module")
-def airflow_stack(tmp_path_factory, system_postgres, airflow_db_template):
-    """Both NYC DAGs; the training DAG runs only when triggered, the scoring DAG stays paused
-    (its daily run would start on unpausing and is not what these tests look at)."""
-    from kedro_mlops.local.airflow_client import AirflowClient
-
-    state = tmp_path_factory.mktemp("bad-params-stack")
-    settings = make_test_settings(state, postgres_url=system_postgres)
-    dags = state / "dags"
-    (training, _) = render(NYC, ["training", "scoring"], dags)
-    _trigger_only(training)
-    # no file sensor runs (the scoring DAG stays paused): no triggerer
-    with (running_airflow_stack(settings, dags, db_template=airflow_db_template,
-                                with_triggerer=False),
-          AirflowClient.for_local_stack(state, port=settings.airflow_port) as client):
-        for dag_id in (TRAINING, SCORING):
-            client.wait_for_dag(dag_id, timeout=300)
-        yield settings, client
-
-
-def test_the_scheduler_starts_its_preloading_forkserver_before_any_task(airflow_stack):
-    """The LocalExecutor's forkserver imports the warm task runtime as the scheduler starts
-    (kedro_mlops/runtime/scheduler_plugin.py), not when the first task is queued, which stood
-    the scheduler's loop still for those imports."""
-    settings, airflow = airflow_stack
-    assert airflow.runs(TRAINING) == airflow.runs(SCORING) == [], "a DAG ran before this test"
-    scheduler, forkservers = scheduler_forkservers(settings)
-    assert len(forkservers) == 1, f"the scheduler's forkservers before any task: {forkservers}"
-    (forkserver,) = forkservers
-    report = f"kedro_mlops.runtime.task_preload: pid {forkserver.pid} imported"
-    wait_until(lambda: report in scheduler.log_path.read_text(errors="replace"), 120,
-               f"'{report}' in {scheduler.log_path}")
 
 
 def _post_run(airflow, dag_id: str, conf: dict, *, from_the_form: bool) -> str:
@@ -128,7 +92,9 @@ def _no_trace_of(settings, dag_id: str, run_id: str) -> None:
     experiments = [e.experiment_id for e in client.search_experiments()]
     assert experiments, "the MLflow server answers (at least its Default experiment)"
     assert find_run(client, experiments, dag_id, run_id) is None, "no MLflow run was created"
-    prefix = f"runs/{dag_id}/"
+    # this run's own prefix: the package's other files train into runs/<dag_id>/ too
+    prefix = run_data_root(dag_id, run_id).removeprefix(f"s3://{settings.bucket}/") + "/"
+    assert prefix.startswith(f"runs/{dag_id}/"), prefix
     keys = [o["Key"] for o in s3_client(settings).list_objects_v2(
         Bucket=settings.bucket, Prefix=prefix).get("Contents", [])]
     assert keys == [], f"nothing written under {prefix}"
@@ -178,7 +144,7 @@ def test_the_demo_waits_for_a_dag_the_processor_has_not_parsed_yet(airflow_stack
     from kedro_mlops.local.demo import _scheduled_or_manual
 
     settings, airflow = airflow_stack
-    (settings.state_dir / "dags" / "fresh_dag_probe.py").write_text(FRESH_DAG)
+    (dags_folder(settings) / "fresh_dag_probe.py").write_text(FRESH_DAG)
     assert airflow.get_dag("fresh_dag_probe") is None, "the probe must start unregistered"
     run = _scheduled_or_manual(airflow, "fresh_dag_probe", {}, timeout=180)
     assert run.state == "success"
