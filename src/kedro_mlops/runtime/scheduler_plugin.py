@@ -26,15 +26,18 @@ from airflow.plugins_manager import AirflowPlugin
 
 from kedro_mlops.runtime.warm_runtime import TASK_PRELOAD
 
-#: the one executor that starts its workers through multiprocessing, from that forkserver
-LOCAL_EXECUTOR = "airflow.executors.local_executor.LocalExecutor"
-
 
 def _runs_local_executor() -> bool:
+    """A LocalExecutor (Airflow's, or a subclass such as kedro_mlops.runtime.local_executor's)
+    is configured: the one executor that starts its workers from that forkserver."""
     from airflow.executors.executor_loader import ExecutorLoader
+    from airflow.executors.local_executor import LocalExecutor
 
-    return any(name.module_path == LOCAL_EXECUTOR
-               for name in ExecutorLoader.get_executor_names(validate_teams=False))
+    for name in ExecutorLoader.get_executor_names(validate_teams=False):
+        executor_cls, _ = ExecutorLoader.import_executor_cls(name)
+        if issubclass(executor_cls, LocalExecutor):
+            return True
+    return False
 
 
 def start_preloading_forkserver() -> bool:

@@ -59,8 +59,12 @@ def test_a_process_without_the_preloading_forkserver_is_left_as_it_is(method, pr
     assert _forkserver_after_job_start(method, preload, executor) is None
 
 
-def test_the_schedulers_forkserver_starts_with_its_job():
-    pid = _forkserver_after_job_start("forkserver", [TASK_PRELOAD])
+@pytest.mark.parametrize("executor", [
+    "kedro_mlops.runtime.local_executor.LocalExecutor",  # airflow.cfg's
+    "LocalExecutor",  # Airflow's own, as a user may configure it
+])
+def test_the_schedulers_forkserver_starts_with_its_job(executor):
+    pid = _forkserver_after_job_start("forkserver", [TASK_PRELOAD], executor)
     assert pid is not None
     try:
         # it outlives the job's process while it imports; it is that forkserver, preloading
