@@ -103,22 +103,23 @@ def work_unit(nodeid: str) -> str:
 #: idles. A unit not listed runs after these, in collection order; a stale figure costs balance
 #: only.
 FILE_SECONDS = {
-    "tests/e2e/dag_runs": 673,
-    "tests/ui/test_ui.py": 342,
-    "tests/e2e/test_bench_quick.py": 244,
-    "tests/faults/test_faults.py": 211,
-    "tests/e2e/test_lineage.py": 128,
-    "tests/e2e/test_kedro_tracking.py": 84,
-    "tests/dags/test_render_cli.py": 83,
-    "tests/e2e/test_celery.py": 76,
-    "tests/e2e/test_secrets.py": 58,
-    "tests/e2e/test_docker_fab_auth.py": 43,
-    "tests/e2e/test_serving.py": 40,
-    "tests/e2e/test_docker_mlflow_auth.py": 25,
-    "tests/unit/runtime/test_warm_runtime.py": 22,
+    "tests/e2e/dag_runs": 623,
+    "tests/ui/test_ui.py": 319,
+    "tests/e2e/test_bench_quick.py": 285,
+    "tests/faults/test_faults.py": 198,
+    "tests/e2e/test_lineage.py": 101,
+    "tests/dags/test_render_cli.py": 84,
+    "tests/e2e/test_kedro_tracking.py": 73,
+    "tests/e2e/test_celery.py": 73,
+    "tests/e2e/test_secrets.py": 49,
+    "tests/e2e/test_serving.py": 41,
+    "tests/e2e/test_docker_fab_auth.py": 37,
+    "tests/e2e/test_docker_mlflow_auth.py": 28,
+    "tests/unit/runtime/test_warm_runtime.py": 26,
     "tests/e2e/test_stack.py": 20,
-    "tests/compose/test_compose.py": 18,
-    "tests/unit/kedro_project/test_nyc_scoring.py": 14,
+    "tests/compose/test_compose.py": 17,
+    "tests/unit/kedro_project/test_nyc_scoring.py": 15,
+    "tests/unit/runtime/test_scheduler_plugin.py": 13,
 }
 
 
