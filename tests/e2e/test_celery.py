@@ -37,10 +37,10 @@ from kedro_mlops.local.stack import (
     stop_services,
 )
 from kedro_mlops.local.stack.airflow import celery_worker_spec, service_specs
-from kedro_mlops.local.stack.postgres import drop_databases
+from kedro_mlops.local.stack.postgres import drop_databases, ensure_databases
 from kedro_mlops.render.dag_files import render
 
-from .airflow_stack import copy_database, scheduler_forkservers
+from .airflow_stack import scheduler_forkservers
 from .conftest import make_test_settings
 from .mlflow_queries import model_versions, runs_of_dag_run
 
@@ -144,7 +144,7 @@ def celery_stack(tmp_path_factory, system_postgres, monkeypatch_module, airflow_
         monkeypatch_module.setenv(key, value)
     _flush_broker()
     try:
-        copy_database(system_postgres, airflow_db_template, settings.airflow_db)
+        ensure_databases(system_postgres, [settings.airflow_db], template=airflow_db_template)
         start_services(settings, components=components)
         with AirflowClient.for_local_stack(state, port=settings.airflow_port) as client:
             yield settings, client, env

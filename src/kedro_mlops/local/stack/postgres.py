@@ -68,8 +68,13 @@ def _connection_error(url: str) -> str:
     return ""
 
 
-def ensure_databases(admin_url: str, names: Iterable[str]) -> list[str]:
-    """Create each database that does not exist yet; return the ones created."""
+def ensure_databases(admin_url: str, names: Iterable[str],
+                     template: str | None = None) -> list[str]:
+    """Create each database that does not exist yet; return the ones created.
+
+    ``template``: each a copy of that database (``CREATE DATABASE ... TEMPLATE``, which needs
+    nothing else connected to it), e.g. an Airflow metadata database migrated once.
+    """
     import psycopg2
     from psycopg2 import sql
 
@@ -83,7 +88,10 @@ def ensure_databases(admin_url: str, names: Iterable[str]) -> list[str]:
                 if cur.fetchone():
                     continue
                 try:
-                    cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+                    if template is not None:
+                        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+                    cur.execute(create)
                     created.append(name)
                 except psycopg2.errors.DuplicateDatabase:
                     pass  # created concurrently
